@@ -1,0 +1,28 @@
+# DrishtiStream developer entry points. `make run` starts a camera; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DRISHTI_CACHE_DIR ?= $(HOME)/.cache/drishti
+
+.PHONY: install run test bench lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install ## Run a camera (synthetic scene unless DRISHTI_VIDEO_PATH or config.yaml names a video)
+	$(VENV)/bin/drishti-stream
+
+test: install ## Install everything the tests need, then run the whole suite
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check service operator tests bench
+
+# --- cluster (control-plane harness) ---
+# --- end cluster ---
