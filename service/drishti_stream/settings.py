@@ -1,0 +1,205 @@
+"""The one settings model of a camera: defaults < config.yaml < DRISHTI_* environment.
+
+Every setting is declared once, here, with its range, its `config.yaml` key and its environment variable.
+The service validates with it, and the operator derives the VirtualCamera schema and the pod's environment
+from it, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "DRISHTI_"
+CONFIG_ENV = "DRISHTI_CONFIG"
+DEFAULT_CONFIG_FILE = "config.yaml"
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "drishti"
+
+
+def setting(default: Any, key: str, description: str, **kwargs: Any) -> Any:
+    """A field with its dotted `config.yaml` key recorded next to its range and description."""
+    return Field(default, description=description, json_schema_extra={"yaml_key": key}, **kwargs)
+
+
+class Settings(BaseSettings):
+    """Everything a camera can be told. Field names map to `DRISHTI_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    name: str = setting("drishti-stream", "stream.name", "Camera name shown on / and in logs.",
+                        min_length=1, max_length=63)
+    epoch: float | None = setting(
+        None, "stream.epoch",
+        "Unix time of frame 0. Fix it to keep frame ids across restarts and replicas; unset = start time.",
+        gt=0)
+    video_path: str = setting(
+        "synthetic", "video.path",
+        "Video to replay: a file path, gs://bucket/object, http(s)://..., or synthetic[:WxH].", min_length=1)
+    fps: int | None = setting(None, "video.fps", "Output frame rate; unset = the source's native rate.",
+                              ge=1, le=120)
+    loop: bool = setting(True, "video.loop", "Loop at the end of the video; false repeats the last frame.")
+    jpeg_quality: int = setting(85, "video.jpeg_quality", "JPEG quality of every frame.", ge=1, le=100)
+    max_width: int | None = setting(None, "video.max_width",
+                                    "Downscale frames wider than this (keeps the aspect ratio).",
+                                    ge=16, le=7680)
+    max_height: int | None = setting(None, "video.max_height",
+                                     "Downscale frames taller than this (keeps the aspect ratio).",
+                                     ge=16, le=4320)
+    host: str = setting("0.0.0.0", "server.host", "Address to listen on.", min_length=1)
+    port: int = setting(8000, "server.port", "Port to listen on (PORT is honoured too, for Cloud Run).",
+                        ge=1, le=65535, validation_alias=AliasChoices("DRISHTI_PORT", "PORT", "port"))
+    send_timeout: float = setting(5.0, "server.send_timeout",
+                                  "Seconds a client may accept nothing before it is closed with 1013.",
+                                  ge=0.1, le=300)
+    max_clients: int = setting(1000, "server.max_clients", "Clients beyond this are refused with 1013.",
+                               ge=1, le=100_000)
+    cache_budget_mb: int = setting(512, "cache.budget_mb",
+                                   "Memory for encoded frames reused from the second loop on; 0 disables it.",
+                                   ge=0, le=65_536)
+    cache_dir: Path = setting(_default_cache_dir(), "cache.dir",
+                              "Directory for downloaded gs:// and http(s):// videos.")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = setting(
+        "info", "logging.level", "Log level.")
+    log_format: Literal["json", "text"] = setting("json", "logging.format",
+                                                  "json: one JSON object per line; text: plain lines.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, YamlFileSource(settings_cls)
+
+
+def yaml_key(field: str) -> str:
+    """The dotted config.yaml key of a settings field."""
+    extra = Settings.model_fields[field].json_schema_extra
+    assert isinstance(extra, dict)
+    return str(extra["yaml_key"])
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field (the prefixed one, where several are accepted)."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class SettingsError(Exception):
+    """An invalid setting: the message is the one line to print before exiting."""
+
+
+class YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the nested config.yaml and maps its dotted keys onto the flat settings fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._values = _read_config_file()
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _config_path() -> Path | None:
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV}={named}: no such config file")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def _read_config_file() -> dict[str, Any]:
+    path = _config_path()
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SettingsError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{path}: expected a mapping of sections (stream, video, server, ...)")
+    by_key = {yaml_key(name): name for name in Settings.model_fields}
+    values: dict[str, Any] = {}
+    for section, entries in document.items():
+        if not isinstance(entries, dict):
+            raise SettingsError(f"{path}: section {section!r} must be a mapping")
+        for key, value in entries.items():
+            dotted = f"{section}.{key}"
+            if dotted not in by_key:
+                known = ", ".join(sorted(by_key))
+                raise SettingsError(f"{path}: unknown key {dotted!r} (known keys: {known})")
+            values[by_key[dotted]] = value
+    return values
+
+
+def allowed_values(field: str) -> str:
+    """A human description of what a field accepts, derived from its declared constraints."""
+    info = Settings.model_fields[field]
+    schema = Settings.model_json_schema(by_alias=False)["properties"][field]
+    options = schema.get("anyOf", [schema])
+    for option in options:
+        if "enum" in option:
+            return "one of " + ", ".join(map(str, option["enum"]))
+        if option.get("type") in ("integer", "number"):
+            kind = "an integer" if option["type"] == "integer" else "a number"
+            low = option.get("minimum", option.get("exclusiveMinimum"))
+            high = option.get("maximum")
+            if low is not None and high is not None:
+                return f"{kind} from {low} to {high}"
+            if "exclusiveMinimum" in option:
+                return f"{kind} greater than {low}"
+            return kind
+        if option.get("type") == "boolean":
+            return "true or false"
+    return info.description or "a valid value"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Builds the settings, turning any validation failure into one clear line (SettingsError)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        given = str(error["loc"][0]) if error["loc"] else "?"
+        field = _field_named(given)
+        if field is not None:
+            value = error.get("input")
+            raise SettingsError(
+                f"invalid setting {yaml_key(field)} ({env_name(field)}) = {value!r}: "
+                f"must be {allowed_values(field)}"
+            ) from None
+        raise SettingsError(f"invalid setting {given}: {error['msg']}") from None
+
+
+def _field_named(name: str) -> str | None:
+    """The field behind a name pydantic reports: the field itself, or one of its environment aliases."""
+    for field, info in Settings.model_fields.items():
+        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        if name == field or name.upper() == env_name(field) or name in aliases:
+            return field
+    return None
