@@ -1,0 +1,101 @@
+"""FastAPI routes and lifespan: the camera's HTTP and WebSocket surface, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from drishti_stream import __version__, protocol
+from drishti_stream.broadcast import Broadcaster
+from drishti_stream.camera import Camera
+
+MJPEG_BOUNDARY = "frame"
+
+
+def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        producer = asyncio.create_task(camera.run(broadcaster.publish), name="camera")
+        yield
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+        camera.close()
+
+    app = FastAPI(
+        title="DrishtiStream",
+        version=__version__,
+        summary="A video replayed as a live camera: one JSON message per frame on WS /ws/stream.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/", summary="What this camera is and what it is doing")
+    def info() -> dict:
+        source = camera.source
+        latest = camera.latest
+        return {
+            "name": camera.settings.name,
+            "service": protocol.SOURCE,
+            "protocol_version": protocol.VERSION,
+            "version": __version__,
+            "source": source.name,
+            "resolution": {"width": camera.size[0], "height": camera.size[1]},
+            "source_resolution": {"width": source.width, "height": source.height},
+            "source_fps": float(source.native_fps),
+            "fps": camera.fps,
+            "frame_count": source.length,
+            "loop": camera.settings.loop,
+            "epoch": camera.clock.epoch,
+            "frame_id": latest.frame_id if latest else None,
+            "frames_skipped": camera.skipped,
+            "clients": broadcaster.clients,
+            "stream": "/ws/stream",
+        }
+
+    @app.get("/health", summary="Liveness: the process is serving")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: a frame has been produced", responses={503: {}})
+    def ready(response: Response) -> dict:
+        if camera.latest is None:
+            response.status_code = 503
+            return {"status": "starting"}
+        return {"status": "ready", "frame_id": camera.latest.frame_id}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/snapshot.jpg", summary="The current frame as a JPEG", response_class=Response,
+             responses={200: {"content": {"image/jpeg": {}}}, 503: {}})
+    def snapshot() -> Response:
+        latest = camera.latest
+        if latest is None:
+            return Response(status_code=503)
+        return Response(latest.jpeg, media_type="image/jpeg", headers={"X-Frame-Id": str(latest.frame_id)})
+
+    @app.get("/stream.mjpg", summary="The stream as multipart MJPEG (browsers, VLC)", response_class=Response)
+    def mjpeg(request: Request) -> StreamingResponse:
+        client = request.client
+        name = f"{client.host}:{client.port}" if client else "unknown"
+
+        async def parts() -> AsyncIterator[bytes]:
+            async for frame in broadcaster.frames(name, "mjpeg"):
+                yield (
+                    f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"
+                    f"X-Frame-Id: {frame.frame_id}\r\n\r\n"
+                ).encode() + frame.jpeg + b"\r\n"
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}")
+
+    @app.websocket("/ws/stream")
+    async def stream(websocket: WebSocket) -> None:
+        """Protocol v1.0: one JSON text message per frame (see frame.schema.json)."""
+        await broadcaster.serve_websocket(websocket)
+
+    return app

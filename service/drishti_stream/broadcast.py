@@ -1,0 +1,126 @@
+"""Fan-out: every client has a latest-frame slot and its own writer, so no client waits for another.
+
+Publishing a frame only fills slots (no I/O). A client that cannot keep up finds its slot overwritten and
+loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is closed with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import contextmanager
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from drishti_stream import telemetry
+from drishti_stream.camera import Frame
+from drishti_stream.wsprotocol import WIRE_KEY
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is overloaded, or this client too slow
+
+
+class Subscriber:
+    """One client's slot: holds at most the newest frame not yet taken by the client's writer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dropped = 0
+        self._pending: Frame | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, frame: Frame) -> None:
+        if self._pending is not None:
+            self.dropped += 1
+            telemetry.FRAMES_DROPPED.labels(self.name).inc()
+        self._pending = frame
+        self._ready.set()
+
+    async def next_frame(self) -> Frame:
+        await self._ready.wait()
+        self._ready.clear()
+        frame, self._pending = self._pending, None
+        assert frame is not None
+        return frame
+
+
+class Broadcaster:
+    """The set of subscribers and the policy that protects them from each other."""
+
+    def __init__(self, send_timeout: float, max_clients: int) -> None:
+        self.send_timeout = send_timeout
+        self.max_clients = max_clients
+        self._subscribers: dict[Subscriber, str] = {}
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, frame: Frame) -> None:
+        for subscriber in self._subscribers:
+            subscriber.offer(frame)
+
+    @contextmanager
+    def subscribe(self, name: str, kind: str):
+        subscriber = Subscriber(name)
+        self._subscribers[subscriber] = kind
+        telemetry.CLIENTS.labels(kind).inc()
+        try:
+            yield subscriber
+        finally:
+            del self._subscribers[subscriber]
+            telemetry.CLIENTS.labels(kind).dec()
+            if subscriber.dropped:
+                telemetry.FRAMES_DROPPED.remove(name)
+
+    async def serve_websocket(self, websocket: WebSocket) -> None:
+        """Streams frames to one WebSocket client until it leaves, stalls, or the server stops."""
+        await websocket.accept()
+        if self.clients >= self.max_clients:
+            telemetry.DISCONNECTS.labels("refused").inc()
+            await websocket.close(TRY_AGAIN_LATER, f"camera is at its limit of {self.max_clients} clients")
+            return
+        client = websocket.client
+        name = f"{client.host}:{client.port}" if client else "unknown"
+        with self.subscribe(name, "websocket") as subscriber:
+            writer = asyncio.create_task(self._write(websocket, subscriber))
+            reader = asyncio.create_task(_drain_incoming(websocket))
+            done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            reason = writer.result() if writer in done and not writer.cancelled() else "client_closed"
+        telemetry.DISCONNECTS.labels(reason).inc()
+        log.info("client %s left (%s) after dropping %d frames", name, reason, subscriber.dropped)
+
+    async def _write(self, websocket: WebSocket, subscriber: Subscriber) -> str:
+        """The client's writer: sends the newest frame whenever the socket has room. Returns why it ended."""
+        while True:
+            frame = await subscriber.next_frame()
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    await websocket.send({"type": "websocket.send", "text": frame.message, WIRE_KEY: frame.wire})
+            except TimeoutError:
+                await websocket.close(
+                    TRY_AGAIN_LATER, f"client accepted nothing for {self.send_timeout:g}s; closing slow client"
+                )
+                return "send_timeout"
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return "client_closed"
+            telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
+
+    async def frames(self, name: str, kind: str) -> AsyncIterator[Frame]:
+        """Newest frames for a non-WebSocket consumer (MJPEG), with the same slot policy."""
+        with self.subscribe(name, kind) as subscriber:
+            while True:
+                yield await subscriber.next_frame()
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Reads (and ignores) what the client sends, so its close and pings are seen promptly."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return

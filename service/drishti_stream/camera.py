@@ -1,0 +1,155 @@
+"""The camera: produces each frame once, off the event loop, on the frame clock.
+
+Producing a frame means: pick the source frame for the frame id, encode it as JPEG (or reuse the encoding
+from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from websockets.frames import Opcode
+from websockets.frames import Frame as WireFrame
+
+from drishti_stream import telemetry
+from drishti_stream.clock import FrameClock, source_index
+from drishti_stream.protocol import frame_message
+from drishti_stream.settings import Settings
+from drishti_stream.sources import FrameSource
+
+log = logging.getLogger(__name__)
+
+# What consumers built on `websockets` accept by default; larger messages are refused by them.
+CLIENT_MAX_MESSAGE_BYTES = 1 << 20
+MAX_FPS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One produced frame: the JPEG, its v1.0 message, and that message framed for the WebSocket wire."""
+
+    frame_id: int
+    timestamp: float
+    source_index: int
+    jpeg: bytes
+    message: str
+    wire: bytes = field(repr=False)
+
+
+class FrameCache:
+    """Encoded frames by source index, kept while they fit in the budget; beyond it frames are re-encoded."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self._budget = budget_bytes
+        self._used = 0
+        self._frames: dict[int, bytes] = {}
+
+    def get(self, index: int) -> bytes | None:
+        return self._frames.get(index)
+
+    def put(self, index: int, jpeg: bytes) -> None:
+        if index not in self._frames and self._used + len(jpeg) <= self._budget:
+            self._frames[index] = jpeg
+            self._used += len(jpeg)
+            telemetry.FRAME_CACHE_BYTES.set(self._used)
+
+
+def output_size(width: int, height: int, max_width: int | None, max_height: int | None) -> tuple[int, int]:
+    """The frame size after the optional limits, keeping the aspect ratio (and even dimensions)."""
+    scale = min(1.0, (max_width or width) / width, (max_height or height) / height)
+    if scale >= 1.0:
+        return width, height
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def output_fps(configured: int | None, source: FrameSource) -> int:
+    """The declared rate: the configured one, else the source's native rate rounded into 1..120."""
+    return configured or min(MAX_FPS, max(1, round(source.native_fps)))
+
+
+class Camera:
+    """Turns frame ids into frames. `produce` runs in the camera's one worker thread, never on the loop."""
+
+    def __init__(self, settings: Settings, source: FrameSource, now: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.source = source
+        self.fps = output_fps(settings.fps, source)
+        self.clock = FrameClock(settings.epoch or now(), self.fps)
+        self.size = output_size(source.width, source.height, settings.max_width, settings.max_height)
+        self._now = now
+        self._cache = FrameCache(settings.cache_budget_mb * 1024 * 1024)
+        self._encode_params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera")
+        self.latest: Frame | None = None
+        self.skipped = 0
+
+    def produce(self, frame_id: int) -> Frame:
+        """Builds frame `frame_id`: a pure function of the source and the id."""
+        s = self.settings
+        index = source_index(frame_id, self.fps, self.source.native_fps, self.source.length, s.loop)
+        with telemetry.ENCODE_SECONDS.time(), telemetry.tracer.start_as_current_span("frame.produce") as span:
+            span.set_attribute("drishti.frame_id", frame_id)
+            jpeg = self._cache.get(index)
+            if jpeg is None:
+                with telemetry.tracer.start_as_current_span("frame.read"):
+                    image = self.source.read(index)
+                with telemetry.tracer.start_as_current_span("frame.encode"):
+                    jpeg = self.encode(image)
+                self._cache.put(index, jpeg)
+            else:
+                telemetry.FRAME_CACHE_HITS.inc()
+            timestamp = self.clock.due(frame_id)
+            message = frame_message(frame_id, timestamp, self.fps, jpeg)
+            wire = WireFrame(Opcode.TEXT, message.encode()).serialize(mask=False)
+        return Frame(frame_id, timestamp, index, jpeg, message, wire)
+
+    def encode(self, image: np.ndarray) -> bytes:
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        ok, buffer = cv2.imencode(".jpg", image, self._encode_params)
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        return buffer.tobytes()
+
+    def check_message_size(self) -> int:
+        """Produces frame 0 once and warns when a message would exceed what default consumers accept."""
+        size = len(self.produce(0).message)
+        if size > CLIENT_MAX_MESSAGE_BYTES:
+            log.warning(
+                "frame messages are about %d bytes, over the 1 MiB that websockets clients accept by default; "
+                "lower video.jpeg_quality or set video.max_width / video.max_height",
+                size,
+            )
+        return size
+
+    async def run(self, publish: Callable[[Frame], None]) -> None:
+        """Publishes frame after frame at its due time, forever; skips ids rather than drift when late."""
+        loop = asyncio.get_running_loop()
+        frame_id = self.clock.latest_due(self._now())
+        while True:
+            frame = await loop.run_in_executor(self._worker, self.produce, frame_id)
+            delay = frame.timestamp - self._now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.latest = frame
+            with telemetry.tracer.start_as_current_span("frame.fanout"):
+                publish(frame)
+            telemetry.FRAMES_PRODUCED.inc()
+            next_id = frame_id + 1
+            due_now = self.clock.latest_due(self._now())
+            if due_now > next_id:
+                telemetry.FRAMES_SKIPPED.inc(due_now - next_id)
+                self.skipped += due_now - next_id
+                next_id = due_now
+            frame_id = next_id
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self.source.close()

@@ -1,0 +1,33 @@
+"""Protocol v1.0: the one message a camera sends per frame, and its JSON Schema."""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+SOURCE = "DrishtiStream"
+VERSION = "v1.0"
+
+
+def frame_message(frame_id: int, timestamp: float, fps: int, jpeg: bytes) -> str:
+    """The JSON text of one frame: exactly the six fields of the v1.0 contract."""
+    return json.dumps(
+        {
+            "source": SOURCE,
+            "version": VERSION,
+            "frame_id": frame_id,
+            "timestamp": timestamp,
+            "fps": fps,
+            "image": base64.b64encode(jpeg).decode("ascii"),
+        },
+        separators=(",", ":"),
+    )
+
+
+@cache
+def message_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a v1.0 message, shipped with the package."""
+    return json.loads(files(__package__).joinpath("frame.schema.json").read_text())

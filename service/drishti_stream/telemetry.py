@@ -1,0 +1,55 @@
+"""Prometheus metrics and OpenTelemetry tracing, both configured the standard way.
+
+Tracing is off unless an `OTEL_*` variable asks for it; without a provider the API's no-op tracer costs
+next to nothing, so the hot path can always create spans.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+
+from opentelemetry import trace
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES_PRODUCED = Counter("drishti_frames_produced_total", "Frames produced and published to clients.")
+FRAMES_SKIPPED = Counter("drishti_frames_skipped_total",
+                         "Frame ids skipped because production fell behind the wall clock.")
+FRAME_CACHE_HITS = Counter("drishti_frame_cache_hits_total", "Frames served from the encoded-frame cache.")
+FRAME_CACHE_BYTES = Gauge("drishti_frame_cache_bytes", "Bytes of encoded frames held for reuse.")
+CLIENTS = Gauge("drishti_clients_connected", "Clients currently connected.", ["kind"])
+FRAMES_DROPPED = Counter("drishti_client_frames_dropped_total",
+                         "Frames a slow client missed because a newer one replaced it.", ["client"])
+DISCONNECTS = Counter("drishti_client_disconnects_total", "Client disconnections by reason.", ["reason"])
+ENCODE_SECONDS = Histogram("drishti_encode_seconds", "Time to read, encode and serialize one frame.",
+                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25))
+SEND_LAG_SECONDS = Histogram("drishti_send_lag_seconds",
+                             "Time from a frame's due time to its hand-over to a client's socket.",
+                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25, 1.0))
+
+tracer = trace.get_tracer("drishti_stream")
+
+_EXPORTER_ALIASES = {"otlp": "otlp_proto_http"}
+
+
+def configure_tracing(service_name: str) -> bool:
+    """Installs an SDK tracer provider when OTEL_* asks for one. Returns whether tracing is on."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    names = os.environ.get("OTEL_TRACES_EXPORTER")
+    if names is None and not any(k.startswith("OTEL_EXPORTER_OTLP") for k in os.environ):
+        return False
+    exporters = [n.strip() for n in (names or "otlp").split(",") if n.strip() and n.strip() != "none"]
+    if not exporters:
+        return False
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    provider = TracerProvider(resource=resource)
+    for name in exporters:
+        (entry,) = entry_points(group="opentelemetry_traces_exporter", name=_EXPORTER_ALIASES.get(name, name))
+        provider.add_span_processor(BatchSpanProcessor(entry.load()()))
+    trace.set_tracer_provider(provider)
+    return True

@@ -1,0 +1,52 @@
+"""uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
+
+Three changes, each for a promise the camera makes:
+- a frame already serialized for the wire (the camera frames each message once) is written as is, so a
+  client costs one socket write per frame, not an encode and a copy;
+- closing a client whose socket is full does not wait for room that may never come: the close frame is
+  queued behind the unsent data and the connection is dropped after a short grace period;
+- on shutdown clients get 1001 (going away), the code for a server that is stopping.
+Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI server still works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+WIRE_KEY = "drishti.wire"
+GOING_AWAY = 1001
+CLOSE_GRACE_S = 1.0
+
+
+class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
+    async def send(self, message: Any) -> None:
+        wire = message.get(WIRE_KEY)
+        if wire is not None and message["type"] == "websocket.send" and self.handshake_complete:
+            await self.writable.wait()
+            if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
+                raise ClientDisconnected()
+            self.transport.write(wire)
+            return
+        if message["type"] == "websocket.close" and self.handshake_complete and not self.writable.is_set():
+            self.writable.set()  # queue the close frame behind the data the peer has not taken
+            await super().send(message)
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+            return
+        await super().send(message)
+
+    def shutdown(self) -> None:
+        if not self.handshake_complete or self.close_sent:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
+        self.conn.send_close(GOING_AWAY, "server shutting down")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
