@@ -1,0 +1,96 @@
+# DrishtiStream images: one Dockerfile, one target per image.
+#
+#   hack/docker/build-images.sh                                    # everything below, offline, cached
+#   docker build --target service  -t drishti/stream:dev .         # the camera
+#   docker build --target operator -t drishti/operator:dev .       # the Kopf operator
+#
+# The build reaches no network: third-party wheels come from build/wheelhouse/, which hack/docker/wheelhouse.sh
+# fills on the host (pinned, manylinux wheels for CPython 3.11), and the project is built from the source in the
+# context with `pip install --no-index`. hack/docker/build-images.sh builds with `--network none` to prove it.
+#
+# BASE_IMAGE: any Debian-based image with python3 >= 3.11 and its venv module, used for both the build and the
+# runtime stages (the venv is copied between them, so the interpreter paths must match). python:3.11-slim by
+# default; drishti/base:bookworm-py311 from hack/docker/base-image.sh where no image registry is reachable.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---- build: a venv per image, from the wheelhouse only -----------------------------------------------------------
+# Each image's build stage sits next to it: the classic builder builds every stage before --target.
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_INDEX=1 \
+    PIP_FIND_LINKS=/wheels \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/drishti
+COPY build/wheelhouse/ /wheels/
+
+# ---- runtime: shared by both images -----------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+# A fixed non-root uid/gid, so Kubernetes' runAsNonRoot can check it and volumes can be owned by it.
+RUN groupadd --gid 10001 drishti \
+ && useradd --uid 10001 --gid 10001 --no-log-init --home-dir /home/drishti --create-home \
+      --shell /usr/sbin/nologin drishti \
+ && mkdir -p /app
+ENV PATH=/opt/drishti/bin:$PATH \
+    HOME=/home/drishti \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# The working directory is where a camera looks for config.yaml: mount one here, or set DRISHTI_CONFIG.
+WORKDIR /app
+USER 10001:10001
+
+# ---- operator ---------------------------------------------------------------------------------------------------
+FROM build AS build-operator
+# Dependencies first: this layer is reused until the wheelhouse changes.
+RUN /opt/drishti/bin/pip install -r /wheels/requirements-operator.txt
+COPY pyproject.toml README.md* /src/
+COPY service/ /src/service/
+COPY operator/ /src/operator/
+# Build isolation installs the build backend (requirements-build.txt) from /wheels too.
+RUN /opt/drishti/bin/pip install --no-deps /src \
+ && /opt/drishti/bin/pip check \
+ && /opt/drishti/bin/pip uninstall -y -q setuptools pip
+
+FROM runtime AS operator
+COPY --from=build-operator /opt/drishti /opt/drishti
+ENTRYPOINT ["drishti-operator"]
+ARG BASE_IMAGE
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="drishti-operator" \
+      org.opencontainers.image.description="Kubernetes operator for DrishtiStream VirtualCameras" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
+
+# ---- service (the default target) -------------------------------------------------------------------------------
+FROM build AS build-service
+RUN /opt/drishti/bin/pip install -r /wheels/requirements-service.txt
+COPY pyproject.toml README.md* /src/
+COPY service/ /src/service/
+COPY operator/ /src/operator/
+RUN /opt/drishti/bin/pip install --no-deps /src \
+ && /opt/drishti/bin/pip check \
+ && /opt/drishti/bin/pip uninstall -y -q setuptools pip
+
+FROM runtime AS service
+COPY --from=build-service /opt/drishti /opt/drishti
+EXPOSE 8000
+# Liveness as the container runtime sees it. The service listens on DRISHTI_PORT, else PORT, else 8000.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % (os.environ.get('DRISHTI_PORT') or os.environ.get('PORT') or 8000), timeout=4)"]
+ENTRYPOINT ["drishti-stream"]
+ARG BASE_IMAGE
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="drishti-stream" \
+      org.opencontainers.image.description="A video replayed as a live, wall-clock exact WebSocket camera stream" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
