@@ -1,6 +1,8 @@
 """uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
 
-Three changes, each for a promise the camera makes:
+Four changes, each for a promise the camera makes:
+- a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
+  (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
 - a frame already serialized for the wire (the camera frames each message once) is written as is, so a
   client costs one socket write per frame, not an encode and a copy;
 - closing a client whose socket is full does not wait for room that may never come: the close frame is
@@ -11,6 +13,7 @@ Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI 
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -20,9 +23,16 @@ from websockets.protocol import State
 WIRE_KEY = "drishti.wire"
 GOING_AWAY = 1001
 CLOSE_GRACE_S = 1.0
+SEND_BUFFER_BYTES = 128 * 1024
 
 
 class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        super().connection_made(transport)
+
     async def send(self, message: Any) -> None:
         wire = message.get(WIRE_KEY)
         if wire is not None and message["type"] == "websocket.send" and self.handshake_complete:

@@ -1,0 +1,159 @@
+"""Test support: a real camera process on a free port, and test videos made on the spot."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import httpx
+
+from drishti_stream.sources.synthetic import SyntheticSource
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def camera_env(**settings: str) -> dict[str, str]:
+    """A clean environment for a camera: no DRISHTI_* or PORT from the caller, the given settings added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRISHTI_", "OTEL_")) and k != "PORT"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "service"), env.get("PYTHONPATH", "")])
+    env.update(settings)
+    return env
+
+
+def run_camera_once(cwd: Path, timeout: float = 30, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Runs a camera expected to fail at start; returns its exit status and output."""
+    return subprocess.run([sys.executable, "-m", "drishti_stream"], cwd=cwd, env=camera_env(**settings),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class Camera:
+    """A running `python -m drishti_stream` process."""
+
+    port: int
+    process: subprocess.Popen[str]
+    log: Path
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/stream"
+
+    @classmethod
+    def start(cls, workdir: Path, **settings: str) -> Camera:
+        port = int(settings.pop("DRISHTI_PORT", 0)) or free_port()
+        env = camera_env(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_CACHE_DIR=str(workdir / "cache"),
+                         **settings)
+        log = workdir / f"camera-{port}.log"
+        process = subprocess.Popen([sys.executable, "-m", "drishti_stream"], cwd=workdir, env=env,
+                                   stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+        camera = cls(port, process, log, settings)
+        camera.wait_ready()
+        return camera
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"camera exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.http}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"camera not ready after {timeout}s:\n{self.output()}")
+
+    def info(self) -> dict:
+        return httpx.get(self.http + "/", timeout=5).json()
+
+    def metrics(self) -> str:
+        return httpx.get(self.http + "/metrics", timeout=5).text
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def write_video(path: Path, frames: int, fps: float = 10, size: tuple[int, int] = (320, 240),
+                fourcc: str = "mp4v") -> Path:
+    """A video whose frame i is the synthetic scene's frame i (its barcode says i), small and quick to make."""
+    scene = SyntheticSource(*size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    assert writer.isOpened(), f"cannot write {path} with {fourcc}"
+    for index in range(frames):
+        writer.write(scene.read(index))
+    writer.release()
+    return path
+
+
+@dataclass
+class Received:
+    at: float
+    message: dict
+
+    @property
+    def image(self):
+        import base64
+
+        import numpy as np
+
+        jpeg = base64.b64decode(self.message["image"], validate=True)
+        return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+async def collect(url: str, count: int | None = None, seconds: float | None = None) -> list[Received]:
+    """Receives messages with a stock `websockets` client until `count` arrived or `seconds` passed."""
+    import asyncio
+    import json
+
+    import websockets
+
+    received: list[Received] = []
+    async with websockets.connect(url) as ws:
+        deadline = time.monotonic() + (seconds if seconds is not None else 60)
+        while count is None or len(received) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                raw = await asyncio.wait_for(ws.recv(), remaining)
+            except TimeoutError:
+                break
+            received.append(Received(time.time(), json.loads(raw)))
+    return received
+
+
+def assert_on_time(received: list[Received], fps: int) -> None:
+    """Frames arrive within one frame period of their due time (checked at the 95th percentile, with a
+    hard bound of three periods, so a test machine's scheduling hiccup does not fail the check)."""
+    import numpy as np
+
+    latencies = np.array([r.at - r.message["timestamp"] for r in received])
+    assert latencies.min() > -0.005, "no frame is sent before it is due"
+    assert np.percentile(latencies, 95) < 1 / fps, f"p95 latency {np.percentile(latencies, 95):.4f}s"
+    assert latencies.max() < 3 / fps, f"max latency {latencies.max():.4f}s"

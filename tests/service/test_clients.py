@@ -1,0 +1,137 @@
+"""Slow, stalled and departing clients: none of them may affect another client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Opcode
+from websockets.uri import parse_uri
+
+from tests.service.camera import Camera, assert_on_time, collect
+
+
+class RawClient:
+    """A real WebSocket client (websockets' sans-I/O protocol) on a socket with a tiny receive buffer,
+    so its reading pace, not kernel buffering, decides what reaches it."""
+
+    def __init__(self, camera: Camera) -> None:
+        self.protocol = ClientProtocol(parse_uri(camera.ws))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", camera.port))
+        self.protocol.send_request(self.protocol.connect())
+        self.sock.sendall(b"".join(self.protocol.data_to_send()))
+        while self.protocol.handshake_exc is None and not self.protocol.events_received():
+            self.protocol.receive_data(self.sock.recv(4096))
+        assert self.protocol.handshake_exc is None
+        self.pending: list[str] = []
+
+    def next_message(self) -> str:
+        while not self.pending:
+            self.protocol.receive_data(self.sock.recv(1 << 16))
+            self.pending += [e.data.decode() for e in self.protocol.events_received() if e.opcode is Opcode.TEXT]
+        return self.pending.pop(0)
+
+    def read_until_close(self, timeout: float = 5) -> Close | None:
+        """Resumes reading: everything queued, then the server's close frame (None if the socket just ended)."""
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if getattr(event, "opcode", None) is Opcode.CLOSE:
+                    return Close.parse(event.data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def disconnects(camera: Camera, reason: str) -> float:
+    for line in camera.metrics().splitlines():
+        if line.startswith(f'drishti_client_disconnects_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_stalled_client_delays_no_one_and_is_closed_with_1013(start_camera):
+    timeout = 2.0
+    camera = start_camera(DRISHTI_FPS="30", DRISHTI_SEND_TIMEOUT=str(timeout))
+    stalled = RawClient(camera)  # and then never reads
+    stalled_at = time.monotonic()
+
+    async def watch():
+        healthy = asyncio.create_task(collect(camera.ws, seconds=timeout + 1.5))
+        closed_after = None
+        while closed_after is None and time.monotonic() - stalled_at < timeout + 3:
+            if await asyncio.to_thread(disconnects, camera, "send_timeout") >= 1:
+                closed_after = time.monotonic() - stalled_at
+                close = await asyncio.to_thread(stalled.read_until_close)
+                break
+            await asyncio.sleep(0.05)
+        return await healthy, closed_after, close
+
+    received, closed_after, close = asyncio.run(watch())
+    stalled.close()
+    assert closed_after is not None and closed_after <= timeout + 1.0
+    assert close is not None and close.code == 1013 and "accepted nothing" in close.reason
+    ids = [r.message["frame_id"] for r in received]
+    assert len(ids) >= 30 * (timeout + 1.5) - 2
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "the healthy client missed nothing"
+    assert_on_time(received, 30)
+
+
+def test_a_slow_client_loses_old_frames_but_always_gets_the_newest(start_camera):
+    camera = start_camera(DRISHTI_FPS="30")
+    slow = RawClient(camera)  # a 4 KiB receive buffer: what it is sent is what the server chose to send
+    received = []
+    for _ in range(16):
+        received.append(json.loads(slow.next_message()))
+        time.sleep(0.2)  # reads at 5 fps from a 30 fps camera
+    metrics = camera.metrics()
+    slow.close()
+    ids = [m["frame_id"] for m in received]
+    lag = [time.time() - m["timestamp"] for m in received[-1:]][0]
+    assert ids == sorted(set(ids))
+    gaps = sorted(b - a for a, b in zip(ids[4:], ids[5:]))
+    assert gaps[len(gaps) // 2] >= 4, f"older frames were dropped, not queued: {ids}"
+    assert lag < 1.0, f"the newest frame it gets is recent ({lag:.2f}s), not a backlog"
+    dropped = [float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith("drishti_client_frames_dropped_total{")]
+    assert len(dropped) == 1 and dropped[0] >= 30, "the drops are counted for that client"
+
+
+def test_sigterm_closes_every_client_with_1001_and_exits_within_2s(start_camera):
+    camera = start_camera()
+    stalled = RawClient(camera)
+
+    async def terminate_while_streaming():
+        import websockets
+
+        async with websockets.connect(camera.ws) as ws:
+            await ws.recv()
+            started = time.monotonic()
+            os.kill(camera.process.pid, signal.SIGTERM)
+            try:
+                while True:
+                    await ws.recv()
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+            exit_code = await asyncio.to_thread(camera.process.wait, 5)
+            return code, exit_code, time.monotonic() - started
+
+    code, exit_code, elapsed = asyncio.run(terminate_while_streaming())
+    stalled.close()
+    assert code == 1001
+    assert exit_code == -signal.SIGTERM  # uvicorn re-raises the signal after a clean shutdown, for supervisors
+    assert elapsed <= 2.0, f"exited after {elapsed:.2f}s"
