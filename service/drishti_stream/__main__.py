@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 import uvicorn
@@ -12,6 +13,10 @@ import uvicorn
 from drishti_stream import __version__
 
 log = logging.getLogger("drishti_stream")
+
+# OpenCV and FFmpeg print their own warnings for a bad video; the camera reports it in one line instead.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def serve() -> int:

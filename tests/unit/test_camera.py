@@ -1,0 +1,47 @@
+import base64
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from drishti_stream.camera import Camera, FrameCache, output_size
+from drishti_stream.settings import Settings
+from drishti_stream.sources.synthetic import SyntheticSource, read_index
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    ((None, None), (1920, 1080)), ((1280, None), (1280, 720)), ((None, 540), (960, 540)),
+    ((4000, 4000), (1920, 1080)), ((1000, 300), (532, 300)),
+])
+def test_output_size_keeps_the_aspect_ratio(limits, expected):
+    assert output_size(1920, 1080, *limits) == expected
+
+
+def test_the_cache_stops_growing_at_its_budget():
+    cache = FrameCache(budget_bytes=10)
+    cache.put(0, b"123456")
+    cache.put(1, b"123456")  # would exceed the budget: not kept
+    cache.put(2, b"1234")
+    assert (cache.get(0), cache.get(1), cache.get(2)) == (b"123456", None, b"1234")
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (320, 240), (160, 120)])
+def test_the_synthetic_index_survives_jpeg(size):
+    scene = SyntheticSource(*size)
+    for index in (0, 1, 150, 299, 0xFFFF):
+        ok, jpeg = cv2.imencode(".jpg", scene.read(index), [cv2.IMWRITE_JPEG_QUALITY, 10])
+        assert ok and read_index(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)) == index
+
+
+def test_a_frame_is_produced_once_as_message_and_wire_frame():
+    camera = Camera(Settings(fps=15, epoch=1000.0), SyntheticSource(320, 240))
+    frame = camera.produce(16)
+    message = json.loads(frame.message)
+    assert message["frame_id"] == 16 and message["timestamp"] == pytest.approx(1000 + 16 / 15)
+    assert base64.b64decode(message["image"]) == frame.jpeg
+    payload = frame.message.encode()
+    assert frame.wire[0] == 0x81 and frame.wire.endswith(payload)  # FIN + text opcode, unmasked
+    image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert read_index(image) == frame.source_index == 32
+    assert camera.produce(16 + 150).jpeg is frame.jpeg, "the next loop reuses the encoded frame"

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+
+from drishti_stream.settings import Settings, SettingsError, env_name, load_settings, yaml_key
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in list(__import__("os").environ):
+        if name.startswith("DRISHTI_") or name == "PORT":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_run_the_synthetic_camera():
+    settings = load_settings()
+    assert (settings.video_path, settings.fps, settings.loop, settings.jpeg_quality) == ("synthetic", None, True, 85)
+    assert (settings.port, settings.send_timeout, settings.cache_budget_mb) == (8000, 5.0, 512)
+
+
+def test_config_file_overrides_defaults_and_env_overrides_the_file(monkeypatch):
+    Path("config.yaml").write_text("video:\n  fps: 12\n  jpeg_quality: 70\nserver:\n  port: 9000\n")
+    monkeypatch.setenv("DRISHTI_FPS", "24")
+    settings = load_settings()
+    assert (settings.fps, settings.jpeg_quality, settings.port) == (24, 70, 9000)
+
+
+def test_port_comes_from_drishti_port_before_port(monkeypatch):
+    monkeypatch.setenv("PORT", "8080")
+    assert load_settings().port == 8080
+    monkeypatch.setenv("DRISHTI_PORT", "8081")
+    assert load_settings().port == 8081
+
+
+def test_drishti_config_names_the_file(monkeypatch, tmp_path):
+    (tmp_path / "cam.yaml").write_text("stream:\n  name: gate\n")
+    monkeypatch.setenv("DRISHTI_CONFIG", str(tmp_path / "cam.yaml"))
+    assert load_settings().name == "gate"
+
+
+def test_every_field_has_a_yaml_key_env_name_and_description():
+    for field, info in Settings.model_fields.items():
+        section, key = yaml_key(field).split(".")
+        assert section in {"stream", "video", "server", "logging", "cache"} and key
+        assert env_name(field).startswith("DRISHTI_") and info.description
+
+
+def test_the_error_line_names_setting_value_and_range(monkeypatch):
+    monkeypatch.setenv("DRISHTI_MAX_CLIENTS", "0")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == ("invalid setting server.max_clients (DRISHTI_MAX_CLIENTS) = '0': "
+                                "must be an integer from 1 to 100000")
