@@ -1,0 +1,479 @@
+"""The Kopf handlers: one idempotent reconcile per camera, and child events for drift repair and status.
+
+- `reconcile` runs on create, on every spec (or label) change and when the operator starts (resume): it renders
+  the Deployment and the Service (`render`), applies both, and writes the status.
+- The operator indexes its Deployments and pods (server-side filtered by the `managed-by` label). A child's
+  event repairs drift at once: a deleted child is applied again; a Deployment whose generation moved past
+  the one the operator applied, or a Service whose managed fields differ from the rendering, is applied again.
+- Status follows the children's events through the indices, debounced per camera, and is written only when
+  it changes: a camera at rest costs no API request at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from drishti_operator import GROUP, MANAGER, PLURAL, VERSION
+from drishti_operator.kube import Kube, load_configuration
+from drishti_operator.render import (
+    DEFAULT_IMAGE,
+    IMAGE_ENV,
+    MANAGED_SELECTOR,
+    InvalidSpec,
+    epoch_of,
+    labels,
+    render_deployment,
+    render_service,
+)
+from drishti_operator.status import Failure, camera_status, differs, summarize_deployment, summarize_pod
+from drishti_operator.tracing import reconcile_span
+
+CAMERAS = (GROUP, VERSION, PLURAL)
+MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
+INSTANCE = "app.kubernetes.io/instance"
+Key = tuple[str, str]
+
+WORKERS_ENV = "DRISHTI_OPERATOR_WORKERS"
+STATUS_DELAY_ENV = "DRISHTI_OPERATOR_STATUS_DELAY"
+
+
+@dataclass
+class Applied:
+    """What this operator process last applied for a camera: the yardstick for drift."""
+
+    camera_uid: str
+    deployment_uid: str
+    deployment_generation: int
+    service_uid: str
+    service_version: str
+
+
+@dataclass
+class Runtime:
+    """Per-process state of the operator (Kopf's `memo.runtime`)."""
+
+    kube: Kube
+    image: str = DEFAULT_IMAGE
+    status_delay: float = 0.2
+    applied: dict[Key, Applied] = field(default_factory=dict)
+    written: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[Key, tuple[int, Failure]] = field(default_factory=dict)
+    locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    pending: set[Key] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def lock(self, key: Key) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
+
+    def forget(self, key: Key) -> None:
+        for table in (self.applied, self.written, self.failures, self.locks):
+            table.pop(key, None)  # type: ignore[attr-defined]
+
+
+# --- configuration -----------------------------------------------------------------------------------------
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """Kopf's settings for this operator: quiet, its own annotations, watches filtered by the server."""
+    settings.posting.level = logging.WARNING  # Kubernetes Events only for warnings and errors
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    for plural in ("deployments", "services", "pods"):
+        settings.watching.label_selectors[plural] = MANAGED_SELECTOR
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    configure_kopf(settings)
+    workers = int(os.environ.get(WORKERS_ENV) or 8)
+    memo.runtime = Runtime(
+        kube=Kube(load_configuration(), workers=workers),
+        image=os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE,
+        status_delay=float(os.environ.get(STATUS_DELAY_ENV) or 0.2),
+    )
+    logger.info("camera image %s, %d API workers", memo.runtime.image, workers)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        for task in list(runtime.tasks):
+            task.cancel()
+        runtime.kube.close()
+
+
+# --- indices -----------------------------------------------------------------------------------------------
+
+
+def compact(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a camera the operator needs, as plain data (no managedFields, no annotations)."""
+    meta = body.get("metadata", {})
+    return {
+        "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+        "kind": body.get("kind", "VirtualCamera"),
+        "metadata": {key: _plain(meta.get(key)) for key in
+                     ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "labels")
+                     if meta.get(key) is not None},
+        "spec": _plain(body.get("spec") or {}),
+        "status": _plain(body.get("status") or {}),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+@kopf.index(*CAMERAS)
+async def cameras(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace, name): compact(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def camera_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body,
+                             **_: Any) -> dict[Key, dict[str, Any]] | None:
+    instance = labels.get(INSTANCE)
+    return {(namespace, instance): summarize_deployment(body)} if instance else None
+
+
+@kopf.index("pods", labels=MANAGED)
+async def camera_pods(namespace: str, labels: kopf.Labels, body: kopf.Body,
+                      **_: Any) -> dict[Key, dict[str, Any]] | None:
+    instance = labels.get(INSTANCE)
+    return {(namespace, instance): summarize_pod(body)} if instance else None
+
+
+def _one(index: kopf.Index[Key, dict[str, Any]], key: Key) -> dict[str, Any] | None:
+    return next(iter(index.get(key, ())), None)
+
+
+@dataclass
+class Indices:
+    cameras: kopf.Index[Key, dict[str, Any]]
+    deployments: kopf.Index[Key, dict[str, Any]]
+    pods: kopf.Index[Key, dict[str, Any]]
+
+    @classmethod
+    def of(cls, kwargs: Mapping[str, Any]) -> Indices:
+        return cls(kwargs["cameras"], kwargs["camera_deployments"], kwargs["camera_pods"])
+
+    def camera(self, key: Key) -> dict[str, Any] | None:
+        return _one(self.cameras, key)
+
+    def deployment(self, key: Key) -> dict[str, Any] | None:
+        return _one(self.deployments, key)
+
+    def pod_list(self, key: Key) -> list[dict[str, Any]]:
+        return list(self.pods.get(key, ()))
+
+
+# --- the reconcile -----------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(*CAMERAS)
+@kopf.on.create(*CAMERAS)
+@kopf.on.update(*CAMERAS)
+async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logger: logging.Logger,
+                    **kwargs: Any) -> None:
+    """Render the children, apply them, write the status: the same steps whatever happened."""
+    runtime: Runtime = memo.runtime
+    camera = compact(body)
+    namespace, name = camera["metadata"]["namespace"], camera["metadata"]["name"]
+    generation = camera["metadata"].get("generation", 0)
+    key = (namespace, name)
+    indices = Indices.of(kwargs)
+    with reconcile_span(str(reason), namespace, name, generation) as span:
+        async with runtime.lock(key):
+            before = indices.deployment(key)
+            try:
+                deployment = render_deployment(camera, default_image=runtime.image)
+                service = render_service(camera)
+            except InvalidSpec as exc:
+                span.outcome = "invalid"
+                await _fail(runtime, indices, camera, Failure("InvalidSpec", str(exc)), logger)
+                raise kopf.PermanentError(f"invalid spec: {exc}") from None
+            try:
+                live_service = await runtime.kube.apply(service)
+                live_deployment = await runtime.kube.apply(deployment)
+            except ApiException as exc:
+                span.outcome = f"api-error-{exc.status}"
+                failure = Failure(_reason_of(exc), f"{_message_of(exc)}")
+                if exc.status in (400, 422):  # the API server refuses this rendering: a spec problem
+                    await _fail(runtime, indices, camera, failure, logger)
+                    raise kopf.PermanentError(f"the API server rejected a child: {failure.message}") from None
+                if exc.status in (401, 403):
+                    await _fail(runtime, indices, camera, failure, logger, permanent=False)
+                    raise kopf.TemporaryError(f"not allowed: {failure.message}", delay=30) from None
+                raise kopf.TemporaryError(f"API error {exc.status}: {failure.message}", delay=5) from None
+            runtime.failures.pop(key, None)
+            _remember(runtime, camera, live_deployment, live_service)
+            span.outcome = _outcome(before, live_deployment)
+            await _write_status(runtime, indices, camera, summarize_deployment(live_deployment),
+                                observed_generation=generation, logger=logger)
+            logger.info("reconciled (%s): deployment generation %s", span.outcome,
+                        live_deployment["metadata"].get("generation"))
+
+
+def _outcome(before: Mapping[str, Any] | None, live: Mapping[str, Any]) -> str:
+    if before is None:
+        return "created"
+    return "unchanged" if before.get("generation") == live["metadata"].get("generation") else "updated"
+
+
+def _remember(runtime: Runtime, camera: Mapping[str, Any], deployment: Mapping[str, Any],
+              service: Mapping[str, Any]) -> None:
+    meta = camera["metadata"]
+    runtime.applied[(meta["namespace"], meta["name"])] = Applied(
+        camera_uid=meta["uid"],
+        deployment_uid=deployment["metadata"]["uid"],
+        deployment_generation=int(deployment["metadata"].get("generation", 0)),
+        service_uid=service["metadata"]["uid"],
+        service_version=str(service["metadata"].get("resourceVersion", "")),
+    )
+
+
+def _reason_of(exc: ApiException) -> str:
+    return {400: "Rejected", 401: "Unauthorized", 403: "Forbidden", 409: "Conflict", 422: "Rejected"}.get(
+        exc.status or 0, "APIError")
+
+
+def _message_of(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason or exc)
+
+
+async def _fail(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], failure: Failure,
+                logger: logging.Logger, *, permanent: bool = True) -> None:
+    """Reports a failure in the status (Degraded) instead of retrying a spec that cannot work."""
+    meta = camera["metadata"]
+    key = (meta["namespace"], meta["name"])
+    generation = meta.get("generation", 0)
+    if permanent:
+        runtime.failures[key] = (generation, failure)
+    logger.warning("%s: %s", failure.reason, failure.message)
+    await _write_status(runtime, indices, camera, indices.deployment(key), observed_generation=generation,
+                        failure=failure, logger=logger)
+
+
+async def _write_status(runtime: Runtime, indices: Indices, camera: Mapping[str, Any],
+                        deployment: Mapping[str, Any] | None, *, observed_generation: int | None = None,
+                        failure: Failure | None = None, logger: logging.Logger) -> None:
+    meta = camera["metadata"]
+    key = (meta["namespace"], meta["name"])
+    current = runtime.written.get(key) or camera.get("status") or {}
+    if observed_generation is None:
+        observed_generation = int(current.get("observedGeneration") or 0)
+    if failure is None and key in runtime.failures:
+        failed_generation, known = runtime.failures[key]
+        if failed_generation == meta.get("generation"):
+            failure = known
+    try:
+        epoch = epoch_of(camera)
+    except InvalidSpec:
+        epoch = None
+    status = camera_status({**camera, "status": current}, deployment, indices.pod_list(key),
+                           observed_generation=observed_generation, failure=failure, epoch=epoch)
+    if not differs(current, status):
+        return
+    try:
+        await runtime.kube.patch_camera_status(meta["namespace"], meta["name"], status)
+    except ApiException as exc:
+        if exc.status == 404:  # the camera is gone
+            return
+        raise
+    runtime.written[key] = status
+    logger.debug("status: %s", status["phase"])
+
+
+# --- children: drift repair and status ---------------------------------------------------------------------
+
+
+def _subset(desired: Any, live: Any) -> bool:
+    """True when every field of `desired` has the same value in `live` (lists element-wise, in order)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(_subset(value, live.get(key)) for key, value in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(desired) == len(live) \
+            and all(_subset(d, item) for d, item in zip(desired, live, strict=True))
+    return desired == live
+
+
+def _owned_by(body: Mapping[str, Any], camera: Mapping[str, Any]) -> bool:
+    refs = body.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == camera["metadata"]["uid"] and ref.get("controller") for ref in refs)
+
+
+def _live_camera(runtime: Runtime, indices: Indices, key: Key) -> dict[str, Any] | None:
+    """The indexed camera, unless it is gone or going: its children are then the garbage collector's."""
+    camera = indices.camera(key)
+    if camera is None or camera["metadata"].get("deletionTimestamp"):
+        return None
+    return camera
+
+
+async def _still_there(runtime: Runtime, camera: Mapping[str, Any]) -> bool:
+    """Asks the API server whether the camera still exists (after a child's deletion, which may be its own)."""
+    meta = camera["metadata"]
+    current = await runtime.kube.get_camera(meta["namespace"], meta["name"])
+    return bool(current) and current["metadata"].get("uid") == meta["uid"] \
+        and not current["metadata"].get("deletionTimestamp")
+
+
+async def _repair(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], kind: str, cause: str,
+                  logger: logging.Logger) -> None:
+    meta = camera["metadata"]
+    key = (meta["namespace"], meta["name"])
+    with reconcile_span(f"repair-{kind.lower()}", meta["namespace"], meta["name"], meta.get("generation")) as span:
+        span.span.set_attribute("drishti.drift", cause)
+        if cause == "deleted" and not await _still_there(runtime, camera):
+            span.outcome = "camera-gone"
+            return
+        try:
+            if kind == "Deployment":
+                live = await runtime.kube.apply(render_deployment(camera, default_image=runtime.image))
+                if key in runtime.applied:
+                    runtime.applied[key].deployment_uid = live["metadata"]["uid"]
+                    runtime.applied[key].deployment_generation = int(live["metadata"].get("generation", 0))
+            else:
+                live = await runtime.kube.apply(render_service(camera))
+                if key in runtime.applied:
+                    runtime.applied[key].service_uid = live["metadata"]["uid"]
+                    runtime.applied[key].service_version = str(live["metadata"].get("resourceVersion", ""))
+        except InvalidSpec:
+            span.outcome = "invalid"
+            return
+        span.outcome = "repaired"
+        logger.info("%s %s: restored", kind, cause)
+
+
+def _newer(version: str, than: str) -> bool:
+    try:
+        return int(version) > int(than)
+    except ValueError:
+        return version != than
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
+                           memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
+    runtime: Runtime = memo.runtime
+    indices = Indices.of(kwargs)
+    key = (namespace, labels.get(INSTANCE, ""))
+    camera = _live_camera(runtime, indices, key)
+    if camera is None or not _owned_by(body, camera):
+        return
+    async with runtime.lock(key):
+        applied = runtime.applied.get(key)
+        if applied is None or applied.camera_uid != camera["metadata"]["uid"]:
+            return  # not reconciled by this process yet: the reconcile will see to it
+        meta = body.get("metadata", {})
+        cause = None
+        if event.get("type") == "DELETED":
+            cause = "deleted" if meta.get("uid") == applied.deployment_uid else None
+        elif meta.get("uid") != applied.deployment_uid:
+            cause = None  # an older incarnation's event, or one the operator has not seen applied yet
+        elif int(meta.get("generation", 0)) > applied.deployment_generation:
+            cause = "edited"
+        elif not _subset(labels_of(camera), dict(meta.get("labels") or {})):
+            cause = "relabelled"
+        if cause:
+            await _repair(runtime, indices, camera, "Deployment", cause, logger)
+    schedule_status(runtime, indices, key, logger)
+
+
+def labels_of(camera: Mapping[str, Any]) -> dict[str, str]:
+    """The labels every child of the camera carries: the standard ones, then the camera's own."""
+    return {**(camera["metadata"].get("labels") or {}), **labels(camera["metadata"]["name"])}
+
+
+@kopf.on.event("services", labels=MANAGED)
+async def service_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
+                        memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
+    runtime: Runtime = memo.runtime
+    indices = Indices.of(kwargs)
+    key = (namespace, labels.get(INSTANCE, ""))
+    camera = _live_camera(runtime, indices, key)
+    if camera is None or not _owned_by(body, camera):
+        return
+    async with runtime.lock(key):
+        applied = runtime.applied.get(key)
+        if applied is None or applied.camera_uid != camera["metadata"]["uid"]:
+            return
+        meta = body.get("metadata", {})
+        version = str(meta.get("resourceVersion", ""))
+        if event.get("type") == "DELETED":
+            if meta.get("uid") == applied.service_uid:
+                await _repair(runtime, indices, camera, "Service", "deleted", logger)
+            return
+        if meta.get("uid") != applied.service_uid or not _newer(version, applied.service_version):
+            return
+        try:
+            desired = render_service(camera)
+        except InvalidSpec:
+            return
+        if _subset(desired["spec"], body.get("spec")) and _subset(desired["metadata"]["labels"], meta.get("labels")):
+            applied.service_version = version  # someone else's change, to fields the operator does not own
+            return
+        await _repair(runtime, indices, camera, "Service", "edited", logger)
+
+
+@kopf.on.event("pods", labels=MANAGED)
+async def pod_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, logger: logging.Logger,
+                    **kwargs: Any) -> None:
+    schedule_status(memo.runtime, Indices.of(kwargs), (namespace, labels.get(INSTANCE, "")), logger)
+
+
+@kopf.on.event(*CAMERAS)
+async def camera_event(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        memo.runtime.forget((namespace, name))
+
+
+def schedule_status(runtime: Runtime, indices: Indices, key: Key, logger: logging.Logger) -> None:
+    """Refreshes the camera's status shortly: a burst of child events costs one computation."""
+    if key not in runtime.applied or key in runtime.pending:
+        return
+    runtime.pending.add(key)
+    task = asyncio.create_task(_refresh(runtime, indices, key, logger))
+    runtime.tasks.add(task)
+    task.add_done_callback(runtime.tasks.discard)
+
+
+async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: logging.Logger) -> None:
+    try:
+        await asyncio.sleep(runtime.status_delay)
+        runtime.pending.discard(key)
+        async with runtime.lock(key):
+            camera = _live_camera(runtime, indices, key)
+            if camera is None or key not in runtime.applied:
+                return
+            await _write_status(runtime, indices, camera, indices.deployment(key), logger=logger)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a status write that failed is retried by the next event; never crash the operator
+        runtime.pending.discard(key)
+        logger.exception("status refresh of %s/%s failed", *key)
+
+
+def all_handlers() -> Iterable[Any]:
+    """The handler functions (for tests that run the operator in-process)."""
+    return (startup, cleanup, cameras, camera_deployments, camera_pods, reconcile, deployment_event,
+            service_event, pod_event, camera_event)

@@ -1,0 +1,208 @@
+"""The pure rendering of a camera's Deployment and Service: no cluster needed."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+from drishti_operator import render
+from drishti_operator.render import HASH_ANNOTATION, InvalidSpec, render_deployment, render_service
+from drishti_stream.settings import load_settings
+
+CREATED = "2026-03-04T05:06:07Z"
+CREATED_UNIX = int(datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp())
+
+
+def camera(**spec) -> dict:
+    return {
+        "apiVersion": "drishti.io/v1alpha1",
+        "kind": "VirtualCamera",
+        "metadata": {"name": "gate-1", "namespace": "site-a", "uid": "0c3e-uid", "generation": 1,
+                     "creationTimestamp": CREATED, "labels": {"team": "crowd"}},
+        "spec": {"source": "synthetic", "loop": True, "jpegQuality": 85, "port": 8000, "replicas": 1, **spec},
+    }
+
+
+def env_of(deployment: dict) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container(deployment)["env"]}
+
+
+def container(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def pod_hash(deployment: dict) -> str:
+    return deployment["spec"]["template"]["metadata"]["annotations"][HASH_ANNOTATION]
+
+
+def test_names_labels_and_owner() -> None:
+    deployment, service = render.render(camera())
+    for child in (deployment, service):
+        meta = child["metadata"]
+        assert meta["name"] == "gate-1" and meta["namespace"] == "site-a"
+        assert meta["labels"]["app.kubernetes.io/name"] == "drishti-stream"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "gate-1"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "drishti-operator"
+        assert meta["labels"]["team"] == "crowd"  # the camera's own labels propagate
+        assert meta["ownerReferences"] == [{
+            "apiVersion": "drishti.io/v1alpha1", "kind": "VirtualCamera", "name": "gate-1", "uid": "0c3e-uid",
+            "controller": True, "blockOwnerDeletion": True,
+        }]
+    selector = {"app.kubernetes.io/name": "drishti-stream", "app.kubernetes.io/instance": "gate-1"}
+    assert deployment["spec"]["selector"] == {"matchLabels": selector}
+    assert service["spec"]["selector"] == selector
+    assert "team" not in deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_env_from_spec() -> None:
+    env = env_of(render_deployment(camera(fps=15, loop=False, jpegQuality=70, port=9000)))
+    assert env["DRISHTI_VIDEO_PATH"] == "synthetic"
+    assert env["DRISHTI_FPS"] == "15"
+    assert env["DRISHTI_LOOP"] == "false"
+    assert env["DRISHTI_JPEG_QUALITY"] == "70"
+    assert env["DRISHTI_PORT"] == "9000"
+    assert env["DRISHTI_NAME"] == "gate-1"
+    assert env["DRISHTI_EPOCH"] == str(CREATED_UNIX)
+    assert env["DRISHTI_CACHE_DIR"] == render.CACHE_DIR
+    assert env["DRISHTI_LOG_FORMAT"] == "json"
+    assert env["DRISHTI_HOST"] == "0.0.0.0"
+
+
+def test_unset_fps_is_omitted_and_defaults_are_filled() -> None:
+    body = camera()
+    for key in ("loop", "jpegQuality", "port"):
+        del body["spec"][key]
+    env = env_of(render_deployment(body))
+    assert "DRISHTI_FPS" not in env and "DRISHTI_MAX_WIDTH" not in env
+    assert env["DRISHTI_LOOP"] == "true" and env["DRISHTI_JPEG_QUALITY"] == "85" and env["DRISHTI_PORT"] == "8000"
+
+
+def test_fixed_epoch_wins_over_creation_time() -> None:
+    assert env_of(render_deployment(camera(epoch=1700000000)))["DRISHTI_EPOCH"] == "1700000000"
+    assert env_of(render_deployment(camera(epoch=1700000000.25)))["DRISHTI_EPOCH"] == "1700000000.25"
+
+
+def test_epoch_is_stable_across_generations() -> None:
+    later = camera(fps=5)
+    later["metadata"]["generation"] = 7
+    assert env_of(render_deployment(later))["DRISHTI_EPOCH"] == env_of(render_deployment(camera()))["DRISHTI_EPOCH"]
+
+
+def test_the_camera_service_accepts_the_rendered_env(monkeypatch, tmp_path) -> None:
+    """The pod's environment, read by the service's own settings loader, gives back the spec."""
+    monkeypatch.chdir(tmp_path)  # no config.yaml
+    for key in list(__import__("os").environ):
+        if key.startswith("DRISHTI_") or key == "PORT":
+            monkeypatch.delenv(key)
+    for key, value in env_of(render_deployment(camera(fps=24, maxWidth=640, sendTimeout=2.5))).items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    assert settings.fps == 24 and settings.max_width == 640 and settings.send_timeout == 2.5
+    assert settings.epoch == CREATED_UNIX and settings.name == "gate-1" and settings.log_format == "json"
+    assert str(settings.cache_dir) == render.CACHE_DIR
+
+
+def test_probes_ports_and_security() -> None:
+    deployment = render_deployment(camera())
+    c = container(deployment)
+    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["cache"] == render.CACHE_DIR
+    assert {"name": "cache", "emptyDir": {}} in pod["volumes"]
+    assert c["resources"] == render.DEFAULT_RESOURCES
+
+
+def test_service_port_follows_spec() -> None:
+    service = render_service(camera(port=9100))
+    assert service["spec"]["ports"] == [{"name": "http", "port": 9100, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["type"] == "ClusterIP"
+
+
+def test_resources_override_per_kind() -> None:
+    c = container(render_deployment(camera(resources={"requests": {"cpu": "1", "memory": 268435456}})))
+    assert c["resources"]["requests"] == {"cpu": "1", "memory": "268435456"}
+    assert c["resources"]["limits"] == render.DEFAULT_RESOURCES["limits"]
+
+
+def test_image_default_override_and_pull_policy() -> None:
+    assert container(render_deployment(camera()))["image"] == "drishti/stream:dev"
+    assert container(render_deployment(camera(), default_image="reg/cam:1"))["image"] == "reg/cam:1"
+    c = container(render_deployment(camera(image="reg/cam:2", imagePullPolicy="Never"), default_image="reg/cam:1"))
+    assert c["image"] == "reg/cam:2" and c["imagePullPolicy"] == "Never"
+    assert "imagePullPolicy" not in container(render_deployment(camera()))
+
+
+def test_gcs_source_mounts_the_credentials_secret() -> None:
+    deployment = render_deployment(camera(source="gs://bucket/crowd.mp4",
+                                          gcsCredentials={"secretName": "gcs-key", "key": "sa.json"}))
+    env = env_of(deployment)
+    assert env["DRISHTI_VIDEO_PATH"] == "gs://bucket/crowd.mp4"
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == f"{render.GCS_DIR}/sa.json"
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "gcs-credentials", "secret": {"secretName": "gcs-key", "defaultMode": 0o440}} in pod["volumes"]
+    assert {"name": "gcs-credentials", "mountPath": render.GCS_DIR, "readOnly": True} in \
+        pod["containers"][0]["volumeMounts"]
+
+
+def test_local_path_mounts_the_claim_read_only() -> None:
+    deployment = render_deployment(camera(source="site-a/gate.mp4",
+                                          volume={"claimName": "videos", "mountPath": "/data", "subPath": "v"}))
+    assert env_of(deployment)["DRISHTI_VIDEO_PATH"] == "/data/site-a/gate.mp4"
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "video", "persistentVolumeClaim": {"claimName": "videos", "readOnly": True}} in pod["volumes"]
+    assert {"name": "video", "mountPath": "/data", "readOnly": True, "subPath": "v"} in \
+        pod["containers"][0]["volumeMounts"]
+    absolute = render_deployment(camera(source="/data/x.mp4", volume={"claimName": "videos"}))
+    assert env_of(absolute)["DRISHTI_VIDEO_PATH"] == "/data/x.mp4"
+
+
+def test_equal_specs_render_equal_templates() -> None:
+    a, b = render_deployment(camera(fps=10)), render_deployment(camera(fps=10))
+    assert a == b and pod_hash(a) == render.pod_spec_hash(a["spec"]["template"])
+
+
+def test_hash_changes_only_with_the_pod() -> None:
+    base = pod_hash(render_deployment(camera(fps=10)))
+    assert pod_hash(render_deployment(camera(fps=20))) != base
+    assert pod_hash(render_deployment(camera(fps=10, jpegQuality=60))) != base
+    assert pod_hash(render_deployment(camera(fps=10, image="other:1"))) != base
+    # not the pod: replicas, the camera's labels, its status, its generation
+    assert pod_hash(render_deployment(camera(fps=10, replicas=3))) == base
+    relabelled = camera(fps=10)
+    relabelled["metadata"]["labels"] = {"team": "other"}
+    relabelled["metadata"]["generation"] = 9
+    relabelled["status"] = {"phase": "Ready"}
+    assert pod_hash(render_deployment(relabelled)) == base
+
+
+def test_replicas() -> None:
+    assert render_deployment(camera(replicas=3))["spec"]["replicas"] == 3
+    body = camera()
+    del body["spec"]["replicas"]
+    assert render_deployment(body)["spec"]["replicas"] == 1
+
+
+def test_rendering_does_not_mutate_the_camera() -> None:
+    body = camera(fps=10)
+    before = copy.deepcopy(body)
+    render.render(body)
+    assert body == before
+
+
+@pytest.mark.parametrize("spec", [{"fps": 0}, {"jpegQuality": 101}, {"source": ""}, {"logLevel": "loud"}])
+def test_a_spec_the_camera_would_refuse_is_invalid(spec: dict) -> None:
+    with pytest.raises(InvalidSpec):
+        render_deployment(camera(**spec))
+
+
+def test_stream_url() -> None:
+    assert render.stream_url("gate-1", "site-a", 8000) == "ws://gate-1.site-a.svc:8000/ws/stream"
