@@ -14,14 +14,21 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 # ---- build: a venv per image, from the wheelhouse only -----------------------------------------------------------
-# Each image's build stage sits next to it: the classic builder builds every stage before --target.
+# Dependencies and the project land in separate directories, hence separate layers: a code change rebuilds and
+# ships only /opt/drishti-app (tens of kilobytes), while /opt/drishti (hundreds of megabytes) stays cached.
+#   /opt/drishti       a venv with the third-party dependencies and no pip; a .pth file adds /opt/drishti-app
+#   /opt/drishti-app   the project itself (pip install --target) and its console scripts in bin/
+#   /opt/pip           pip, in the build stages only; it installs into /opt/drishti with --python
+# Each image's build stages sit next to it: the classic builder builds every stage before the --target one.
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_INDEX=1 \
     PIP_FIND_LINKS=/wheels \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-RUN python3 -m venv /opt/drishti
+RUN python3 -m venv /opt/pip \
+ && python3 -m venv --without-pip /opt/drishti \
+ && echo /opt/drishti-app >"$(/opt/drishti/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/drishti-app.pth"
 COPY build/wheelhouse/ /wheels/
 
 # ---- runtime: shared by both images -----------------------------------------------------------------------------
@@ -31,7 +38,7 @@ RUN groupadd --gid 10001 drishti \
  && useradd --uid 10001 --gid 10001 --no-log-init --home-dir /home/drishti --create-home \
       --shell /usr/sbin/nologin drishti \
  && mkdir -p /app
-ENV PATH=/opt/drishti/bin:$PATH \
+ENV PATH=/opt/drishti-app/bin:/opt/drishti/bin:$PATH \
     HOME=/home/drishti \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -40,19 +47,20 @@ WORKDIR /app
 USER 10001:10001
 
 # ---- operator ---------------------------------------------------------------------------------------------------
-FROM build AS build-operator
-# Dependencies first: this layer is reused until the wheelhouse changes.
-RUN /opt/drishti/bin/pip install -r /wheels/requirements-operator.txt
+FROM build AS deps-operator
+RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install -r /wheels/requirements-operator.txt
+
+FROM deps-operator AS build-operator
 COPY pyproject.toml README.md* /src/
 COPY service/ /src/service/
 COPY operator/ /src/operator/
 # Build isolation installs the build backend (requirements-build.txt) from /wheels too.
-RUN /opt/drishti/bin/pip install --no-deps /src \
- && /opt/drishti/bin/pip check \
- && /opt/drishti/bin/pip uninstall -y -q setuptools pip
+RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target /opt/drishti-app /src \
+ && /opt/pip/bin/pip --python /opt/drishti/bin/python check
 
 FROM runtime AS operator
-COPY --from=build-operator /opt/drishti /opt/drishti
+COPY --from=deps-operator /opt/drishti /opt/drishti
+COPY --from=build-operator /opt/drishti-app /opt/drishti-app
 ENTRYPOINT ["drishti-operator"]
 ARG BASE_IMAGE
 ARG VERSION=dev
@@ -67,17 +75,20 @@ LABEL org.opencontainers.image.title="drishti-operator" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
 
 # ---- service (the default target) -------------------------------------------------------------------------------
-FROM build AS build-service
-RUN /opt/drishti/bin/pip install -r /wheels/requirements-service.txt
+FROM build AS deps-service
+RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install -r /wheels/requirements-service.txt
+
+FROM deps-service AS build-service
 COPY pyproject.toml README.md* /src/
 COPY service/ /src/service/
 COPY operator/ /src/operator/
-RUN /opt/drishti/bin/pip install --no-deps /src \
- && /opt/drishti/bin/pip check \
- && /opt/drishti/bin/pip uninstall -y -q setuptools pip
+# Build isolation installs the build backend (requirements-build.txt) from /wheels too.
+RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target /opt/drishti-app /src \
+ && /opt/pip/bin/pip --python /opt/drishti/bin/python check
 
 FROM runtime AS service
-COPY --from=build-service /opt/drishti /opt/drishti
+COPY --from=deps-service /opt/drishti /opt/drishti
+COPY --from=build-service /opt/drishti-app /opt/drishti-app
 EXPOSE 8000
 # Liveness as the container runtime sees it. The service listens on DRISHTI_PORT, else PORT, else 8000.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

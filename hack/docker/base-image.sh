@@ -21,7 +21,7 @@
 #   DRISHTI_CACHE_DIR       cache root (default ~/.cache/drishti); tarballs go to images/
 #   DRISHTI_DEBIAN_MIRROR   Debian mirror (default: the one apt uses here, else http://deb.debian.org/debian)
 #   DRISHTI_DEBIAN_SECURITY Debian security mirror (default: the one apt uses here, else .../debian-security)
-#   DRISHTI_BASE_IMAGE      image tag (default drishti/base:bookworm-py311)
+#   DRISHTI_BASE_TAG        image tag (default drishti/base:bookworm-py311)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -30,7 +30,7 @@ IMAGES_DIR="$CACHE_DIR/images"
 SUITE=bookworm
 PACKAGES="python3,python3-venv,ca-certificates"
 RECIPE_REVISION=1   # bump when the steps below change what ends up in the rootfs
-BASE_TAG="${DRISHTI_BASE_IMAGE:-drishti/base:bookworm-py311}"
+BASE_TAG="${DRISHTI_BASE_TAG:-drishti/base:bookworm-py311}"
 ARCH="$(dpkg --print-architecture)"
 VERSION="$SUITE-py311-$ARCH-$(printf '%s|%s' "$PACKAGES" "$RECIPE_REVISION" | sha256sum | cut -c1-10)"
 TARBALL="$IMAGES_DIR/drishti-base-$VERSION.tar.gz"
@@ -138,6 +138,6 @@ docker import \
   --change "LABEL org.opencontainers.image.version=$VERSION" \
   --message "debootstrap $SUITE minbase + $PACKAGES" \
   "$TARBALL" "$BASE_TAG" >/dev/null
-docker tag "$BASE_TAG" "drishti/base:$VERSION"
+docker tag "$BASE_TAG" "${BASE_TAG%:*}:$VERSION"
 log "$BASE_TAG ready ($VERSION, $(docker image inspect --format '{{.Size}}' "$BASE_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
 echo "$BASE_TAG"
