@@ -25,4 +25,17 @@ lint: install
 	$(VENV)/bin/ruff check service operator tests bench
 
 # --- cluster (control-plane harness) ---
+.PHONY: cluster-build cluster-up cluster-down cluster-status
+
+cluster-build: install ## Build (or reuse) the cached etcd, kube-apiserver/-controller-manager/-scheduler, kwok, kubectl, helm
+	$(PY) -m hack.cluster build
+
+cluster-up: install ## Start a local control plane on 127.0.0.1 (builds it first if needed); prints `export KUBECONFIG=...`
+	$(PY) -m hack.cluster up
+
+cluster-down: install ## Stop the control plane started by cluster-up and remove its state
+	$(PY) -m hack.cluster down
+
+cluster-status: install ## Show the running control plane: components, memory, KUBECONFIG
+	$(PY) -m hack.cluster status
 # --- end cluster ---
