@@ -1,0 +1,142 @@
+"""What the pytest fixtures in tests/conftest.py are made of: which cluster to use, namespaces per test."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hack.cluster import build
+from hack.cluster.controlplane import ControlPlane, ephemeral, log
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+TEST_LABEL = "drishti.io/test"
+
+
+def reachable_kubeconfig() -> str | None:
+    """``$KUBECONFIG`` when it is set and its cluster answers within a few seconds, else None.
+
+    Set ``DRISHTI_CLUSTER=local`` to ignore ``$KUBECONFIG`` and always start a local control plane.
+    """
+    value = os.environ.get("KUBECONFIG")
+    if not value or os.environ.get("DRISHTI_CLUSTER") == "local":
+        return None
+    import urllib3
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        api = config.new_client_from_config(config_file=value)
+        try:
+            client.VersionApi(api).get_code(_request_timeout=5)
+        finally:
+            api.close()
+    except (ConfigException, ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        log(f"KUBECONFIG={value} is not reachable ({type(exc).__name__}: {str(exc)[:120]}); "
+            "starting a local control plane instead")
+        return None
+    return value
+
+
+def needs_build() -> bool:
+    return not build.is_built() and reachable_kubeconfig() is None
+
+
+@dataclass
+class Cluster:
+    """The cluster a test session uses: a local control plane this session started, or ``$KUBECONFIG``'s."""
+
+    kubeconfig: str
+    control_plane: ControlPlane | None = None
+    started_in: float = 0.0
+    _clients: list[ApiClient] = field(default_factory=list)
+
+    @property
+    def local(self) -> bool:
+        return self.control_plane is not None
+
+    @classmethod
+    def acquire(cls) -> Cluster:
+        external = reachable_kubeconfig()
+        if external:
+            log(f"using the cluster of KUBECONFIG={external}")
+            return cls(kubeconfig=external)
+        if not build.is_built():
+            build.ensure_built()
+        cp = ephemeral()
+        log(f"starting a local control plane in {cp.dir}")
+        t0 = time.monotonic()
+        cp.start()
+        return cls(kubeconfig=str(cp.kubeconfig), control_plane=cp, started_in=time.monotonic() - t0)
+
+    def api_client(self) -> ApiClient:
+        from kubernetes import config
+
+        api = config.new_client_from_config(config_file=self.kubeconfig)
+        self._clients.append(api)
+        return api
+
+    def release(self) -> None:
+        for api in self._clients:
+            api.close()
+        if self.control_plane is not None:
+            self.control_plane.stop()
+
+
+def namespace_name(test_name: str) -> str:
+    """A DNS-1123 label from the test's name, with a random suffix: unique and easy to trace back."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].strip("-") or "test"
+    return f"t-{stem}-{secrets.token_hex(3)}"
+
+
+def create_namespace(api: ApiClient, test_name: str, timeout: float = 30.0) -> str:
+    """Create a namespace for one test; return once its ``default`` service account exists."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    name = namespace_name(test_name)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=name, labels={TEST_LABEL: "true"})))
+    deadline = time.monotonic() + timeout
+    while True:  # pods are refused until the service-account controller has created it
+        if any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items):
+            return name
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"namespace {name}: no default service account after {timeout}s")
+        time.sleep(0.1)
+
+
+def delete_namespace(api: ApiClient, name: str) -> None:
+    """Delete the namespace without waiting: the namespace controller removes its contents."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    try:
+        client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def tool(name: str) -> Path:
+    """Path of a cached client binary (``kubectl`` or ``helm``), fetching it if needed (seconds)."""
+    return build.ensure_built(only=(name,)) / name
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that, or raise TimeoutError with ``what``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
