@@ -5,21 +5,31 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DRISHTI_CACHE_DIR ?= $(HOME)/.cache/drishti
 
-.PHONY: install run test bench lint
+.PHONY: install install-camera run test lint
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+
+$(VENV)/.camera: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.camera
 
-run: install ## Run a camera (synthetic scene unless DRISHTI_VIDEO_PATH or config.yaml names a video)
+install-camera: $(VENV)/.camera ## What the camera needs, nothing more
+
+install: $(VENV)/.installed ## The camera, the operator and everything the tests and tools need
+
+run: install-camera ## Run a camera (synthetic scene unless DRISHTI_VIDEO_PATH or config.yaml names a video)
 	$(VENV)/bin/drishti-stream
 
 test: install ## Install everything the tests need, then run the whole suite
-	$(PY) -m pytest
+	$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: an empty suite counts as a failure" >&2; fi; \
+	exit $$rc
 
 lint: install
 	$(VENV)/bin/ruff check service operator tests bench

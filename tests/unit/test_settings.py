@@ -52,3 +52,16 @@ def test_the_error_line_names_setting_value_and_range(monkeypatch):
         load_settings()
     assert str(error.value) == ("invalid setting server.max_clients (DRISHTI_MAX_CLIENTS) = '0': "
                                 "must be an integer from 1 to 100000")
+
+
+def test_the_shipped_config_yaml_holds_the_defaults(monkeypatch):
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("DRISHTI_CONFIG", str(repo / "config.yaml"))
+    assert load_settings() == Settings.model_construct(**{
+        name: info.get_default(call_default_factory=True) for name, info in Settings.model_fields.items()})
+
+
+def test_the_shipped_config_yaml_documents_every_setting():
+    text = (Path(__file__).resolve().parents[2] / "config.yaml").read_text()
+    for field in Settings.model_fields:
+        assert env_name(field) in text and yaml_key(field).split(".")[1] in text, field
