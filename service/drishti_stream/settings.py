@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
                                      ge=16, le=4320)
     host: str = setting("0.0.0.0", "server.host", "Address to listen on.", min_length=1)
     port: int = setting(8000, "server.port", "Port to listen on (PORT is honoured too, for Cloud Run).",
-                        ge=1, le=65535, validation_alias=AliasChoices("DRISHTI_PORT", "PORT", "port"))
+                        ge=1, le=65535)
     send_timeout: float = setting(5.0, "server.send_timeout",
                                   "Seconds a client may accept nothing before it is closed with 1013.",
                                   ge=0.1, le=300)
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, YamlFileSource(settings_cls)
+        return init_settings, env_settings, CloudRunPortSource(settings_cls), YamlFileSource(settings_cls)
 
 
 def yaml_key(field: str) -> str:
@@ -118,6 +118,17 @@ class YamlFileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+class CloudRunPortSource(PydanticBaseSettingsSource):
+    """`PORT`, as Cloud Run and similar platforms set it: below DRISHTI_PORT, above config.yaml."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return os.environ.get("PORT") if field_name == "port" else None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        port = os.environ.get("PORT")
+        return {"port": port} if port else {}
 
 
 def _config_path() -> Path | None:
@@ -197,9 +208,5 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _field_named(name: str) -> str | None:
-    """The field behind a name pydantic reports: the field itself, or one of its environment aliases."""
-    for field, info in Settings.model_fields.items():
-        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
-        if name == field or name.upper() == env_name(field) or name in aliases:
-            return field
-    return None
+    """The field behind a name pydantic reports: the field itself or its environment variable."""
+    return next((field for field in Settings.model_fields if name in (field, env_name(field))), None)

@@ -26,7 +26,9 @@ def test_config_file_overrides_defaults_and_env_overrides_the_file(monkeypatch):
     assert (settings.fps, settings.jpeg_quality, settings.port) == (24, 70, 9000)
 
 
-def test_port_comes_from_drishti_port_before_port(monkeypatch):
+def test_port_precedence_is_drishti_port_then_port_then_config_file(monkeypatch):
+    Path("config.yaml").write_text("server:\n  port: 9000\n")
+    assert load_settings().port == 9000
     monkeypatch.setenv("PORT", "8080")
     assert load_settings().port == 8080
     monkeypatch.setenv("DRISHTI_PORT", "8081")
