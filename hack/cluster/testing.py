@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -19,10 +20,12 @@ if TYPE_CHECKING:
 TEST_LABEL = "drishti.io/test"
 
 
+@functools.cache
 def reachable_kubeconfig() -> str | None:
     """``$KUBECONFIG`` when it is set and its cluster answers within a few seconds, else None.
 
     Set ``DRISHTI_CLUSTER=local`` to ignore ``$KUBECONFIG`` and always start a local control plane.
+    Asked once per process.
     """
     value = os.environ.get("KUBECONFIG")
     if not value or os.environ.get("DRISHTI_CLUSTER") == "local":
