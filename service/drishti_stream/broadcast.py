@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -23,16 +23,29 @@ log = logging.getLogger(__name__)
 TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is overloaded, or this client too slow
 
 
-class Subscriber:
-    """One client's slot: holds at most the newest frame not yet taken by the client's writer."""
+WriteNow = Callable[[bytes], bool]
 
-    def __init__(self, name: str) -> None:
+
+class Subscriber:
+    """One client's slot: holds at most the newest frame not yet taken by the client's writer.
+
+    While the client keeps up, `write_now` (when the server offers it) hands the frame to its socket at
+    once; the slot and the writer take over as soon as the socket is full.
+    """
+
+    def __init__(self, name: str, write_now: WriteNow | None = None) -> None:
         self.name = name
         self.dropped = 0
+        self._write_now = write_now
         self._pending: Frame | None = None
+        self._writing = False
         self._ready = asyncio.Event()
 
     def offer(self, frame: Frame) -> None:
+        if self._write_now is not None and not self._writing and self._pending is None:
+            if self._write_now(frame.wire):
+                telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
+                return
         if self._pending is not None:
             self.dropped += 1
             telemetry.FRAMES_DROPPED.labels(self.name).inc()
@@ -40,10 +53,13 @@ class Subscriber:
         self._ready.set()
 
     async def next_frame(self) -> Frame:
+        """Waits for the slot to fill. The writer holds the frame until it asks for the next one."""
+        self._writing = False
         await self._ready.wait()
         self._ready.clear()
         frame, self._pending = self._pending, None
         assert frame is not None
+        self._writing = True
         return frame
 
 
@@ -64,8 +80,8 @@ class Broadcaster:
             subscriber.offer(frame)
 
     @contextmanager
-    def subscribe(self, name: str, kind: str):
-        subscriber = Subscriber(name)
+    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None) -> Iterator[Subscriber]:
+        subscriber = Subscriber(name, write_now)
         self._subscribers[subscriber] = kind
         telemetry.CLIENTS.labels(kind).inc()
         try:
@@ -85,7 +101,8 @@ class Broadcaster:
             return
         client = websocket.client
         name = f"{client.host}:{client.port}" if client else "unknown"
-        with self.subscribe(name, "websocket") as subscriber:
+        write_now = websocket.scope.get("extensions", {}).get(WIRE_KEY, {}).get("write_now")
+        with self.subscribe(name, "websocket", write_now) as subscriber:
             writer = asyncio.create_task(self._write(websocket, subscriber))
             reader = asyncio.create_task(_drain_incoming(websocket))
             done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -96,7 +113,7 @@ class Broadcaster:
         log.info("client %s left (%s) after dropping %d frames", name, reason, subscriber.dropped)
 
     async def _write(self, websocket: WebSocket, subscriber: Subscriber) -> str:
-        """The client's writer: sends the newest frame whenever the socket has room. Returns why it ended."""
+        """The client's writer: sends the slot's frame as soon as the socket has room. Returns why it ended."""
         while True:
             frame = await subscriber.next_frame()
             try:

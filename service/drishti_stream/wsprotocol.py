@@ -4,7 +4,9 @@ Four changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
 - a frame already serialized for the wire (the camera frames each message once) is written as is, so a
-  client costs one socket write per frame, not an encode and a copy;
+  client costs one socket write per frame, not an encode and a copy; the ASGI scope extension
+  `drishti.wire` offers `write_now(wire) -> bool`, which writes at once when the socket has room, so the
+  fan-out needs no task switch per client while clients keep up;
 - closing a client whose socket is full does not wait for room that may never come: the close frame is
   queued behind the unsent data and the connection is dropped after a short grace period;
 - on shutdown clients get 1001 (going away), the code for a server that is stopping.
@@ -20,7 +22,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-WIRE_KEY = "drishti.wire"
+WIRE_KEY = "drishti.wire"  # the ASGI send-message key and scope extension name
 GOING_AWAY = 1001
 CLOSE_GRACE_S = 1.0
 SEND_BUFFER_BYTES = 128 * 1024
@@ -32,6 +34,19 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         super().connection_made(transport)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][WIRE_KEY] = {"write_now": self.write_now}
+
+    def write_now(self, wire: bytes) -> bool:
+        """Writes a pre-framed message if the socket has room now; False means: wait for room (or closed)."""
+        if not self.writable.is_set() or self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return False
+        self.transport.write(wire)
+        return True
 
     async def send(self, message: Any) -> None:
         wire = message.get(WIRE_KEY)
