@@ -89,11 +89,13 @@ probe_network() {
   else
     bridge_ok=0
   fi
-  [ "$iptables_ok" -eq 1 ] || echo "--iptables=false --ip-masq=false"
-  [ "$bridge_ok" -eq 1 ] || echo "--bridge=none"
+  local flags=""
+  [ "$iptables_ok" -eq 1 ] || flags="--iptables=false --ip-masq=false"
+  [ "$bridge_ok" -eq 1 ] || flags="$flags --bridge=none"
+  echo "$flags"
 }
 
-dockerd_running() { pgrep -x dockerd >/dev/null 2>&1; }
+dockerd_running() { pidof dockerd >/dev/null 2>&1 || pgrep -x dockerd >/dev/null 2>&1; }
 
 wait_ready() {
   local i
@@ -118,16 +120,15 @@ if ! dockerd_running; then
   else
     flags="$(probe_storage) $(probe_network)"
   fi
-  flags="$(echo $flags)"  # normalise whitespace
-  echo "$flags" >"$STATE_DIR/dockerd.flags"
-  log "starting dockerd $flags (log: $LOG)"
+  read -r -d '' -a flag_list <<<"$flags" || true
+  echo "${flag_list[*]}" >"$STATE_DIR/dockerd.flags"
+  log "starting dockerd ${flag_list[*]} (log: $LOG)"
   # A stale pid file from a daemon that died with the machine keeps dockerd from starting.
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     as_root rm -f /var/run/docker.pid
   fi
   # setsid: the daemon outlives this script and its caller's process group.
-  # shellcheck disable=SC2086
-  as_root setsid dockerd $flags >>"$LOG" 2>&1 </dev/null &
+  as_root setsid dockerd "${flag_list[@]}" >>"$LOG" 2>&1 </dev/null &
 fi
 
 if ! wait_ready; then

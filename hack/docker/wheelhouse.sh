@@ -66,7 +66,7 @@ pins() {
   local f
   for f in "$1"/*.whl; do
     f="$(basename "$f")"
-    printf '%s==%s\n' "$(echo "${f%%-*}" | tr '_.' '--' | tr 'A-Z' 'a-z')" "$(echo "$f" | cut -d- -f2)"
+    printf '%s==%s\n' "$(echo "${f%%-*}" | tr '_.' '--' | tr '[:upper:]' '[:lower:]')" "$(echo "$f" | cut -d- -f2)"
   done | sort
 }
 
@@ -96,7 +96,7 @@ if [ ! -f "$cache/.complete" ]; then
   rm -rf "$cache"
   mv "$work/wheels" "$cache"
   touch "$cache/.complete"
-  log "cached $(ls "$cache"/*.whl | wc -l) wheels ($(du -sh "$cache" | cut -f1)) in $cache"
+  log "cached $(find "$cache" -name "*.whl" | wc -l) wheels ($(du -sh "$cache" | cut -f1)) in $cache"
 else
   log "using cached $cache"
 fi
@@ -106,4 +106,4 @@ mkdir -p "$DEST"
 # Hard links when the cache is on the same file system, copies otherwise.
 cp -l "$cache"/*.whl "$cache"/requirements-*.txt "$DEST/" 2>/dev/null ||
   cp "$cache"/*.whl "$cache"/requirements-*.txt "$DEST/"
-log "$DEST: $(ls "$DEST"/*.whl | wc -l) wheels"
+log "$DEST: $(find "$DEST" -name "*.whl" | wc -l) wheels"
