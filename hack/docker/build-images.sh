@@ -33,6 +33,11 @@ for target in "${targets[@]}"; do
   esac
 done
 
+# One build per work tree at a time: the wheelhouse in build/ is rewritten by each run.
+mkdir -p "$ROOT/build"
+exec 9>"$ROOT/build/.build-images.lock"
+flock 9
+
 t="$(now)"
 "$HERE/engine.sh"
 log "engine: $(since "$t")"
