@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from drishti_operator import reconcile, tracing  # noqa: F401  (importing registers the handlers)
 
-    kopf.configure(verbose=args.verbose, debug=args.debug, log_format=kopf.LogFormat[args.log_format.upper()])
+    log_format = kopf.LogFormat[args.log_format.upper()]
+    # Plain and full lines carry the camera as a `[namespace/name]` prefix; JSON lines carry it as fields.
+    kopf.configure(verbose=args.verbose, debug=args.debug, log_format=log_format,
+                   log_prefix=log_format != kopf.LogFormat.JSON)
     tracing.configure()
     liveness = None if args.liveness.strip().lower() in ("", "off", "none") else args.liveness
     try:

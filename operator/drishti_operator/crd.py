@@ -214,7 +214,8 @@ def spec_schema() -> dict[str, Any]:
                 "reason": "FieldValueInvalid",
             },
             {
-                "rule": f"has(self.volume) || self.source.startsWith('/') || self.source.matches('{_NOT_A_FILE}')",
+                "rule": f"has(self.volume) || self.source == '' || self.source.startsWith('/') "
+                        f"|| self.source.matches('{_NOT_A_FILE}')",
                 "message": "a relative file path is resolved under volume.mountPath: set volume, "
                            "or give an absolute path",
                 "fieldPath": ".source",

@@ -31,9 +31,29 @@ def load_configuration() -> client.Configuration:
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(client_configuration=configuration)
+    else:  # read KUBECONFIG now: the client library reads it once, when it is imported
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                client_configuration=configuration)
     return configuration
+
+
+def connection_info(configuration: client.Configuration) -> dict[str, Any]:
+    """The same credentials, as Kopf's own API client takes them (`kopf.ConnectionInfo` keyword arguments)."""
+    header = configuration.get_api_key_with_prefix("BearerToken") \
+        or configuration.get_api_key_with_prefix("authorization")
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    return {
+        "server": configuration.host,
+        "ca_path": configuration.ssl_ca_cert,
+        "insecure": not configuration.verify_ssl,
+        "username": configuration.username or None,
+        "password": configuration.password or None,
+        "scheme": scheme,
+        "token": token,
+        "certificate_path": configuration.cert_file,
+        "private_key_path": configuration.key_file,
+    }
 
 
 class Kube:
@@ -61,12 +81,29 @@ class Kube:
             return result
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply of a rendered child (Deployment or Service); returns the live object."""
+        """Server-side apply of a rendered child (Deployment or Service); returns the live object.
+
+        A hand edit can leave a list split between two owners, e.g. a Service port whose number was changed:
+        the apply would then add a second entry with the same name, which the API server refuses (422).
+        In that case the rendered spec is first written with a JSON merge patch, which replaces lists
+        whole, and then applied again; a rendering that is itself invalid still fails with the first error.
+        """
         meta = obj["metadata"]
-        method = {"Deployment": self.apps.patch_namespaced_deployment,
-                  "Service": self.core.patch_namespaced_service}[obj["kind"]]
-        return await self._call("apply", obj["kind"], meta["namespace"], meta["name"], method,
-                                meta["name"], meta["namespace"], dict(obj),
+        patch = {"Deployment": self.apps.patch_namespaced_deployment,
+                 "Service": self.core.patch_namespaced_service}[obj["kind"]]
+        kind, namespace, name = obj["kind"], meta["namespace"], meta["name"]
+        try:
+            return await self._call("apply", kind, namespace, name, patch, name, namespace, dict(obj),
+                                    field_manager=MANAGER, force=True, _content_type=APPLY)
+        except ApiException as exc:
+            if exc.status != 422:
+                raise
+            try:
+                await self._call("patch", kind, namespace, name, patch, name, namespace, {"spec": obj["spec"]},
+                                 field_manager=MANAGER, _content_type=MERGE)
+            except ApiException:
+                raise exc from None
+        return await self._call("apply", kind, namespace, name, patch, name, namespace, dict(obj),
                                 field_manager=MANAGER, force=True, _content_type=APPLY)
 
     async def get_camera(self, namespace: str, name: str) -> dict[str, Any] | None:

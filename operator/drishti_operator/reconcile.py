@@ -23,7 +23,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from drishti_operator import GROUP, MANAGER, PLURAL, VERSION
-from drishti_operator.kube import Kube, load_configuration
+from drishti_operator.kube import Kube, connection_info, load_configuration
 from drishti_operator.render import (
     DEFAULT_IMAGE,
     IMAGE_ENV,
@@ -98,12 +98,26 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     configure_kopf(settings)
     workers = int(os.environ.get(WORKERS_ENV) or 8)
+    try:
+        configuration = load_configuration()
+    except Exception as exc:  # no kubeconfig and not in a pod: nothing to retry
+        raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
     memo.runtime = Runtime(
-        kube=Kube(load_configuration(), workers=workers),
+        kube=Kube(configuration, workers=workers),
         image=os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE,
         status_delay=float(os.environ.get(STATUS_DELAY_ENV) or 0.2),
     )
     logger.info("camera image %s, %d API workers", memo.runtime.image, workers)
+
+
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    """Kopf's own connection uses the same credentials as the operator's client, read when needed."""
+    try:
+        configuration = load_configuration()
+    except Exception as exc:
+        raise kopf.LoginError(f"no Kubernetes credentials: {exc}") from exc
+    return kopf.ConnectionInfo(**connection_info(configuration))
 
 
 @kopf.on.cleanup()
@@ -475,5 +489,5 @@ async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: logging
 
 def all_handlers() -> Iterable[Any]:
     """The handler functions (for tests that run the operator in-process)."""
-    return (startup, cleanup, cameras, camera_deployments, camera_pods, reconcile, deployment_event,
+    return (startup, login, cleanup, cameras, camera_deployments, camera_pods, reconcile, deployment_event,
             service_event, pod_event, camera_event)
