@@ -13,18 +13,17 @@ VERSION = "v1.0"
 
 
 def frame_message(frame_id: int, timestamp: float, fps: int, jpeg: bytes) -> str:
-    """The JSON text of one frame: exactly the six fields of the v1.0 contract."""
-    return json.dumps(
-        {
-            "source": SOURCE,
-            "version": VERSION,
-            "frame_id": frame_id,
-            "timestamp": timestamp,
-            "fps": fps,
-            "image": base64.b64encode(jpeg).decode("ascii"),
-        },
+    """The JSON text of one frame: exactly the six fields of the v1.0 contract.
+
+    The base64 image needs no JSON escaping, so it is spliced in rather than scanned by the encoder,
+    which would otherwise spend most of the frame's serialization time on it.
+    """
+    head = json.dumps(
+        {"source": SOURCE, "version": VERSION, "frame_id": frame_id, "timestamp": timestamp, "fps": fps},
         separators=(",", ":"),
     )
+    return f'{head[:-1]},"image":"{base64.b64encode(jpeg).decode("ascii")}"}}'
+
 
 
 @cache

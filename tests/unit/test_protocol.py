@@ -1,0 +1,23 @@
+import base64
+import json
+
+from jsonschema import Draft202012Validator
+
+from drishti_stream.protocol import frame_message, message_schema
+
+
+def test_a_frame_message_is_exactly_the_six_v1_fields():
+    jpeg = b"\xff\xd8 any bytes, even quotes \" and backslashes \\ \xff\xd9"
+    message = json.loads(frame_message(7, 1700000000.25, 30, jpeg))
+    assert message == {"source": "DrishtiStream", "version": "v1.0", "frame_id": 7,
+                       "timestamp": 1700000000.25, "fps": 30, "image": base64.b64encode(jpeg).decode()}
+    assert list(message) == ["source", "version", "frame_id", "timestamp", "fps", "image"]
+    Draft202012Validator(message_schema()).validate(message)
+
+
+def test_the_schema_rejects_what_consumers_reject():
+    validator = Draft202012Validator(message_schema())
+    good = json.loads(frame_message(0, 1.0, 1, b"\xff\xd8\xff\xd9"))
+    for change in ({"frame_id": -1}, {"timestamp": 0}, {"fps": 0}, {"fps": 121}, {"image": "not base64!"},
+                   {"extra": 1}, {"version": "v2.0"}):
+        assert not validator.is_valid({**good, **change}), change
