@@ -43,18 +43,21 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def write_now(self, wire: bytes) -> bool:
         """Writes a pre-framed message if the socket has room now; False means: wait for room (or closed)."""
-        if not self.writable.is_set() or self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+        if not self.writable.is_set() or not self.is_open():
             return False
         self.transport.write(wire)
         return True
+
+    def is_open(self) -> bool:
+        return not (self.close_sent or self.disconnected or self.transport.is_closing()) and (
+            self.conn.state is State.OPEN)
 
     async def send(self, message: Any) -> None:
         wire = message.get(WIRE_KEY)
         if wire is not None and message["type"] == "websocket.send" and self.handshake_complete:
             await self.writable.wait()
-            if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
+            if not self.write_now(wire):
                 raise ClientDisconnected()
-            self.transport.write(wire)
             return
         if message["type"] == "websocket.close" and self.handshake_complete and not self.writable.is_set():
             self.writable.set()  # queue the close frame behind the data the peer has not taken
