@@ -86,7 +86,7 @@ def test_a_stalled_client_delays_no_one_and_is_closed_with_1013(start_camera):
     assert closed_after is not None and closed_after <= timeout + 1.0
     assert close is not None and close.code == 1013 and "accepted nothing" in close.reason
     ids = [r.message["frame_id"] for r in received]
-    assert len(ids) >= 30 * (timeout + 1.5) - 2
+    assert len(ids) >= 30 * (timeout + 1), "the healthy client streamed through the stall and the close"
     assert ids == list(range(ids[0], ids[0] + len(ids))), "the healthy client missed nothing"
     assert_on_time(received, 30)
 
@@ -94,18 +94,21 @@ def test_a_stalled_client_delays_no_one_and_is_closed_with_1013(start_camera):
 def test_a_slow_client_loses_old_frames_but_always_gets_the_newest(start_camera):
     camera = start_camera(DRISHTI_FPS="30")
     slow = RawClient(camera)  # a 4 KiB receive buffer: what it is sent is what the server chose to send
-    received = []
+    received, lags = [], []
     for _ in range(16):
         received.append(json.loads(slow.next_message()))
+        lags.append(time.time() - received[-1]["timestamp"])
         time.sleep(0.2)  # reads at 5 fps from a 30 fps camera
     metrics = camera.metrics()
     slow.close()
     ids = [m["frame_id"] for m in received]
-    lag = [time.time() - m["timestamp"] for m in received[-1:]][0]
     assert ids == sorted(set(ids))
     gaps = sorted(b - a for a, b in zip(ids[4:], ids[5:]))
     assert gaps[len(gaps) // 2] >= 4, f"older frames were dropped, not queued: {ids}"
-    assert lag < 1.0, f"the newest frame it gets is recent ({lag:.2f}s), not a backlog"
+    # what waits for it is a few frames in socket buffers (read at 5 fps: under a second), not a backlog
+    # that grows with time: without dropping, the last reads would be 2 s behind and falling further
+    late = sorted(lags[8:])
+    assert late[len(late) // 2] < 1.0, f"lag of the newest frames it got: {lags}"
     dropped = [float(line.split()[-1]) for line in metrics.splitlines()
                if line.startswith("drishti_client_frames_dropped_total{")]
     assert len(dropped) == 1 and dropped[0] >= 30, "the drops are counted for that client"
