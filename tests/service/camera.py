@@ -86,6 +86,16 @@ class Camera:
     def metrics(self) -> str:
         return httpx.get(self.http + "/metrics", timeout=5).text
 
+    def sample(self, name: str) -> float:
+        """The value of one sample on /metrics (0 when it has not appeared yet)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def skipped(self) -> float:
+        return self.sample("drishti_frames_skipped_total")
+
     def output(self) -> str:
         return self.log.read_text()
 
@@ -146,6 +156,14 @@ async def collect(url: str, count: int | None = None, seconds: float | None = No
                 break
             received.append(Received(time.time(), json.loads(raw)))
     return received
+
+
+def assert_every_frame_sent(received: list[Received], skipped: float) -> None:
+    """Ids strictly increase and the only ones missing are those the camera itself skipped (a starved CPU
+    makes the camera skip ids to stay on the wall clock; the client must lose nothing else)."""
+    ids = [r.message["frame_id"] for r in received]
+    assert ids == sorted(set(ids)), "frame ids strictly increase"
+    assert (ids[-1] - ids[0] + 1) - len(ids) <= skipped, f"missed ids beyond the {skipped:g} skipped: {ids}"
 
 
 def assert_on_time(received: list[Received], fps: int) -> None:
