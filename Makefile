@@ -49,3 +49,13 @@ cluster-down: install ## Stop the control plane started by cluster-up and remove
 cluster-status: install ## Show the running control plane: components, memory, KUBECONFIG
 	$(PY) -m hack.cluster status
 # --- end cluster ---
+
+# --- delivery ---
+.PHONY: manifests delivery-tools
+
+manifests: install ## Regenerate the chart's derived files (CRD, RBAC, values schema, version) and manifests/ from their sources
+	PYTHONPATH=service:operator $(PY) -m hack.delivery
+
+delivery-tools: ## Build (or reuse) skaffold and the `docker compose` plugin from the Go module proxy (cached in ~/.cache/drishti/tools)
+	hack/delivery/tools.sh skaffold compose
+# --- end delivery ---
