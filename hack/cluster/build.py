@@ -207,7 +207,7 @@ def ensure_built(force: bool = False, only: tuple[str, ...] | None = None) -> Pa
             return out
         started = time.monotonic()
         if only is None:
-            log(f"building the test control plane into {root}: a cold build takes 15-30 minutes on 2 cores, "
+            log(f"building the test control plane into {root}: a cold build takes about 10 minutes on 2 cores, "
                 "once per machine (cached for every clone)")
         out.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
