@@ -3,7 +3,8 @@
 #
 #   hack/delivery/tools.sh skaffold           # prints .../skaffold
 #   hack/delivery/tools.sh compose            # prints .../docker-compose, and makes `docker compose` find it
-#   hack/delivery/tools.sh skaffold compose   # both, one path per line
+#   hack/delivery/tools.sh helm3 kind         # helm 3 (skaffold's helm deployer needs it), kind
+#   hack/delivery/tools.sh                    # all of them, one path per line
 #   hack/delivery/tools.sh --path skaffold    # print the cached path if built, exit 1 otherwise (never builds)
 #
 # Each tool is built in a generated wrapper module (skaffold's go.mod has `replace` lines, which
@@ -15,6 +16,8 @@ shopt -s inherit_errexit
 
 SKAFFOLD_VERSION=v2.16.1   # the newest release the Go module proxy serves here; newest schema skaffold/v4beta13
 COMPOSE_VERSION=v2.40.3    # Docker Compose v2 CLI plugin (Debian bookworm ships only compose v1)
+HELM3_VERSION=v3.20.2      # skaffold v2.16 drives helm 3 only (`helm version --client`, executable post-renderers)
+KIND_VERSION=v0.31.0
 RECIPE=r1
 
 CACHE="${DRISHTI_CACHE_DIR:-$HOME/.cache/drishti}/tools"
@@ -25,15 +28,23 @@ module_of() {
     case "$1" in
         skaffold) echo "github.com/GoogleContainerTools/skaffold/v2 $SKAFFOLD_VERSION ./cmd/skaffold skaffold" ;;
         compose) echo "github.com/docker/compose/v2 $COMPOSE_VERSION ./cmd docker-compose" ;;
-        *) say "unknown tool: $1 (known: skaffold, compose)"; exit 2 ;;
+        helm3) echo "helm.sh/helm/v3 $HELM3_VERSION ./cmd/helm helm" ;;
+        kind) echo "sigs.k8s.io/kind $KIND_VERSION . kind" ;;
+        *) say "unknown tool: $1 (known: skaffold, compose, helm3, kind)"; exit 2 ;;
     esac
 }
 
 ldflags_of() {
-    local tool=$1 version=$2
+    local tool=$1 version=$2 gomod=$3 minor
     case "$tool" in
         skaffold) echo "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$version" ;;
         compose) echo "-s -w -X github.com/docker/compose/v2/internal.Version=$version" ;;
+        helm3)  # as helm's Makefile: the default Kubernetes version of `helm template` follows its client-go
+            minor=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod")
+            echo "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" ;;
+        kind) echo "-s -w" ;;
     esac
 }
 
@@ -83,8 +94,8 @@ for e in mod.get("Exclude") or []:
         # shellcheck disable=SC2086
         (cd "$work" && go mod edit $edits)
     fi
-    (cd "$work" && go mod download "$module" >&2 && go build -trimpath -ldflags "$(ldflags_of "$tool" "$version")" \
-        -o "$work/$binary" "$module/${pkg#./}" >&2)
+    (cd "$work" && go mod download "$module" >&2 && go build -trimpath -ldflags "$(ldflags_of "$tool" "$version" "$gomod")" \
+        -o "$work/$binary" "$module${pkg#.}" >&2)
     mkdir -p "$dir"
     mv "$work/$binary" "$dir/$binary"
     printf '{"tool": "%s", "module": "%s", "version": "%s", "go": "%s", "seconds": %d}\n' \
@@ -117,7 +128,7 @@ for arg in "$@"; do
         *) tools+=("$arg") ;;
     esac
 done
-[[ ${#tools[@]} -gt 0 ]] || tools=(skaffold compose)
+[[ ${#tools[@]} -gt 0 ]] || tools=(skaffold compose helm3 kind)
 
 for tool in "${tools[@]}"; do
     if [[ $only_path == 1 ]]; then
