@@ -3,9 +3,11 @@ machine) and the Docker engine (hack/docker/engine.sh).
 
     skaffold_bin, compose_bin, helm3_bin, kind_bin   session   pathlib.Path of the tool (built if missing)
     docker_engine                                     session   None; skips with engine.sh's reason if Docker cannot run
+    images                                            session   {"service": ref, "operator": ref}, built by
+                                                                hack/docker/build-images.sh
 
-Like the control plane, a missing tool is built right after collection, before the first test, so a cold build
-(minutes) never counts against a test's timeout.
+Like the control plane, a missing tool and the images are built right after collection, before the first test,
+so a cold build (minutes) never counts against a test's timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.chart.tools import REPO
 
 TOOLS_SH = REPO / "hack" / "delivery" / "tools.sh"
 ENGINE_SH = REPO / "hack" / "docker" / "engine.sh"
+BUILD_IMAGES_SH = REPO / "hack" / "docker" / "build-images.sh"
 TOOL_FIXTURES = {"skaffold_bin": "skaffold", "compose_bin": "compose", "helm3_bin": "helm3", "kind_bin": "kind"}
 
 
@@ -34,20 +37,46 @@ def ensure(tool: str) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+_built: dict[str, object] = {}
+
+
+def build_images() -> dict[str, str] | str:
+    """Both images, built (or found up to date) by hack/docker/build-images.sh: {target: ref}, or why not."""
+    if "images" not in _built:
+        try:
+            result = subprocess.run([str(BUILD_IMAGES_SH)], capture_output=True, text=True, check=False,
+                                    timeout=3600)
+        except subprocess.TimeoutExpired:
+            _built["images"] = "hack/docker/build-images.sh did not finish within 3600 s"
+        else:
+            if result.returncode != 0:
+                _built["images"] = (f"hack/docker/build-images.sh exited with {result.returncode}:\n"
+                                    + "\n".join(result.stderr.splitlines()[-15:]))
+            else:
+                refs = result.stdout.split()
+                _built["images"] = {"operator": next(r for r in refs if "operator" in r),
+                                    "service": next(r for r in refs if "operator" not in r)}
+    return _built["images"]  # type: ignore[return-value]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
-    wanted = {TOOL_FIXTURES[name] for item in session.items
-              for name in getattr(item, "fixturenames", ()) if name in TOOL_FIXTURES}
-    missing = sorted(tool for tool in wanted if cached(tool) is None)
-    if not missing:
-        return
+    names = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    missing = sorted(TOOL_FIXTURES[name] for name in names & set(TOOL_FIXTURES)
+                     if cached(TOOL_FIXTURES[name]) is None)
     capture = session.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        print(f"\n[delivery] selected tests need {', '.join(missing)}, not built yet: building them now with "
-              "hack/delivery/tools.sh (once per machine)", flush=True)
-        for tool in missing:
-            ensure(tool)
+        if missing:
+            print(f"\n[delivery] selected tests need {', '.join(missing)}, not built yet: building them now with "
+                  "hack/delivery/tools.sh (once per machine)", flush=True)
+            for tool in missing:
+                ensure(tool)
+        if "images" in names:
+            print("\n[delivery] building the images (hack/docker/build-images.sh; seconds when cached)", flush=True)
+            images = build_images()
+            if isinstance(images, str):
+                print(f"[delivery] {images}", flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +112,11 @@ def docker_engine() -> None:
         reason = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
         pytest.skip("no Docker engine: hack/docker/engine.sh exited with "
                     f"{result.returncode}: {' / '.join(reason)}")
+
+
+@pytest.fixture(scope="session")
+def images(docker_engine) -> dict[str, str]:
+    built = build_images()
+    if isinstance(built, str):
+        pytest.fail(built)
+    return built

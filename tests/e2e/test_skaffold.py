@@ -141,6 +141,19 @@ def fresh_control_plane():
         plane.stop()
 
 
+def untag_built(*images: str) -> None:
+    """Remove the tags skaffold gave the images it built (the image ID and the input digest); other tags of the
+    same repositories (drishti/stream:dev) are left alone."""
+    for image in filter(None, images):
+        repository = image.rsplit(":", 1)[0]
+        built = run(["docker", "image", "inspect", "--format", "{{.Id}}", image], check=False).stdout.strip()
+        listing = run(["docker", "images", repository, "--no-trunc", "--format", "{{.Tag}} {{.ID}}"]).stdout
+        for line in listing.splitlines():
+            tag, image_id = line.split()
+            if image_id == built and tag != "dev":
+                run(["docker", "image", "rm", f"{repository}:{tag}"], check=False)
+
+
 @pytest.mark.docker
 @pytest.mark.cluster
 def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fresh_control_plane, skaffold_bin,
@@ -153,8 +166,12 @@ def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fr
                        DRISHTI_BASE_IMAGE=base)
     if run(["docker", "buildx", "version"], check=False).returncode != 0:
         env["DOCKER_BUILDKIT"] = "0"
-    run([skaffold_bin, "run", "--port-forward=false", "--status-check=true", "--cache-artifacts=false"],
+    # --cache-artifacts=false: build for real every time; --no-prune: without it, skaffold then deletes every
+    # older image of the same repositories (drishti/stream:dev from build-images.sh included)
+    run([skaffold_bin, "run", "--port-forward=false", "--status-check=true", "--cache-artifacts=false",
+         "--no-prune=true"],
         env=env, timeout=900)
+    operator_image = camera_image = ""
     try:
         deployment = json.loads(run([kubectl_bin, "get", "deployment", "drishti-operator", "-n", "drishti-system",
                                      "-o", "json"], env=env).stdout)
@@ -172,6 +189,7 @@ def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fr
         assert [cam["metadata"]["name"] for cam in cameras] == ["lobby"]
     finally:
         run([skaffold_bin, "delete"], env=env, timeout=300)
+        untag_built(operator_image, camera_image)
     wait_until(lambda: run([kubectl_bin, "get", "deployment", "-n", "drishti-system", "-o", "name"],
                            env=env).stdout.strip() == "", timeout=60, what="the release removed")
 
