@@ -1,0 +1,192 @@
+"""The two images, built by hack/docker/build-images.sh from the one Dockerfile, run for real in Docker.
+
+Containers use the host's network where they must reach each other or the test control plane by name
+(`--network host` and `--add-host`, as hack/docker/README.md advises for this sandbox); the camera alone is
+published on a loopback port, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from hack.cluster.testing import wait_until
+from tests.chart.tools import (
+    REPO,
+    container_env,
+    free_port,
+    kubectl_json,
+    one,
+    run,
+    service_account_kubeconfig,
+    template,
+    values_file,
+)
+
+pytestmark = pytest.mark.docker
+VERSION = "1.0.0"
+
+
+class Containers:
+    """`docker run -d` containers of one test, removed at the end (their logs shown when the test fails)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def start(self, *args: str) -> str:
+        name = f"drishti-e2e-{secrets.token_hex(4)}"
+        run(["docker", "run", "-d", "--name", name, *args])
+        self.names.append(name)
+        return name
+
+    def logs(self, name: str) -> str:
+        result = run(["docker", "logs", name], check=False)
+        return result.stdout + result.stderr
+
+    def remove(self) -> None:
+        for name in self.names:
+            run(["docker", "rm", "-f", name], check=False)
+
+
+@pytest.fixture
+def containers() -> Iterator[Containers]:
+    box = Containers()
+    try:
+        yield box
+    finally:
+        box.remove()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def probe(url: str, seconds: float = 3) -> dict:
+    """The probe CLI of the host's venv, as a consumer outside the container."""
+    result = run([REPO / ".venv" / "bin" / "drishti-stream", "probe", url, "--seconds", str(seconds), "--json"],
+                 check=False, timeout=60)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], result.stdout + result.stderr
+    return report
+
+
+def test_both_targets_build(images) -> None:
+    assert images == {"service": "drishti/stream:dev", "operator": "drishti/operator:dev"}
+    for target, ref in images.items():
+        info = json.loads(run(["docker", "image", "inspect", ref]).stdout)[0]
+        assert info["Config"]["User"] == "10001:10001", f"{target}: non-root user"
+        labels = info["Config"]["Labels"]
+        assert labels["org.opencontainers.image.version"] == VERSION
+        assert labels["org.opencontainers.image.title"] == ("drishti-stream" if target == "service"
+                                                            else "drishti-operator")
+    assert json.loads(run(["docker", "image", "inspect", images["service"]]).stdout)[0]["Config"]["Healthcheck"]
+
+
+def test_service_container_streams_on_the_synthetic_default(images, containers) -> None:
+    port = free_port()
+    name = containers.start("-p", f"127.0.0.1:{port}:8000", images["service"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60,
+               what=f"/ready of the camera container ({name})")
+    report = probe(f"ws://127.0.0.1:{port}/ws/stream")
+    assert report["fps_declared"] == 30 and report["resolution"] == [1280, 720]
+    info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read())
+    assert "synthetic" in json.dumps(info)
+
+
+def test_service_container_with_a_missing_video_exits_with_one_clear_line(images) -> None:
+    result = run(["docker", "run", "--rm", "-e", "DRISHTI_VIDEO_PATH=/data/missing.mp4", images["service"]],
+                 check=False, timeout=120)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "/data/missing.mp4" in lines[0] and "no such video file" in lines[0], lines[0]
+
+
+def test_operator_image_reports_its_version(images) -> None:
+    result = run(["docker", "run", "--rm", images["operator"], "--version"], timeout=120)
+    assert result.stdout.strip() == f"drishti-operator {VERSION}"
+
+
+def restricted(extra: list[str] | None = None) -> list[str]:
+    """`docker run` flags for the chart's restricted securityContext: uid 10001, read-only root, no capabilities,
+    no privilege escalation, a writable /tmp (the chart's emptyDir)."""
+    return ["--user", "10001:10001", "--read-only", "--tmpfs", "/tmp:mode=1777", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", *(extra or [])]
+
+
+@pytest.mark.cluster
+def test_helm_test_hook_passes_against_real_containers(images, containers, helm_bin, kubectl_bin, k8s_env,
+                                                       k8s_namespace, k8s_api_client, tmp_path) -> None:
+    """The chain kwok cannot run, run in Docker: the chart is installed (namespaced scope) on the control plane;
+    the operator image runs with the installed Deployment's environment and the chart's ServiceAccount; the camera
+    image runs with the environment the operator wrote into the camera's Deployment; then the `helm test` Job's
+    own command, in its own image and security context, reaches both by their Service DNS names and passes.
+    With the camera stopped, the same command fails."""
+    namespace, release = k8s_namespace, "e2e"
+    camera_port, health_port = free_port(), free_port()
+    values = {"rbac": {"scope": "namespaced"}, "operator": {"healthPort": health_port},
+              "camera": {"image": {"repository": "drishti/stream", "tag": "dev"}},
+              "cameras": [{"name": "lobby", "spec": {"source": "synthetic:640x360", "fps": 10,
+                                                     "port": camera_port}}]}
+    path = values_file(values, tmp_path)
+    run([helm_bin, "install", release, REPO / "charts" / "drishti", "-n", namespace, "-f", path, "--wait",
+         "--timeout", "120s"], env=k8s_env)
+    operator_name = f"{release}-drishti-operator"
+
+    # the operator image, configured as the installed Deployment configures it
+    deployment = kubectl_json(kubectl_bin, k8s_env, "get", "deployment", operator_name, "-n", namespace)
+    kubeconfig = service_account_kubeconfig(kubectl_bin, k8s_env, k8s_env["KUBECONFIG"], operator_name, namespace,
+                                            tmp_path)
+    kubeconfig.chmod(0o644)  # readable by the container's uid
+    env_flags = [flag for key, value in container_env(deployment).items() for flag in ("-e", f"{key}={value}")]
+    op = containers.start("--network", "host", *restricted(), "-v", f"{kubeconfig}:/kube/config:ro",
+                          "-e", "KUBECONFIG=/kube/config", *env_flags, images["operator"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"), timeout=90,
+               what=f"the operator container's liveness endpoint\n{containers.logs(op)}")
+
+    # the camera's Deployment, written by the operator container; its pod, run in Docker
+    def camera_deployment() -> dict | None:
+        result = run([kubectl_bin, "get", "deployment", "lobby", "-n", namespace, "-o", "json"], env=k8s_env,
+                     check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+    camera = wait_until(camera_deployment, timeout=60, what=f"camera Deployment\n{containers.logs(op)}")
+    pod = camera["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "drishti/stream:dev"
+    cam_env = [flag for item in container["env"] for flag in ("-e", f"{item['name']}={item['value']}")]
+    cam = containers.start("--network", "host", *restricted(["--tmpfs", "/var/cache/drishti:mode=1777"]),
+                           *cam_env, container["image"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{camera_port}/ready"), timeout=60,
+               what=f"the camera container's /ready\n{containers.logs(cam)}")
+
+    # the helm test Job, exactly as the chart renders it, run in Docker with the Service names resolving here
+    job = one(template(helm_bin, values, "--show-only", "templates/tests/test-stream.yaml", release=release,
+                       namespace=namespace), "Job")
+    spec = job["spec"]["template"]["spec"]
+    (test,) = spec["containers"]
+    assert test["image"] == "drishti/stream:dev"
+    hosts = ["--add-host", f"{operator_name}.{namespace}.svc:127.0.0.1",
+             "--add-host", f"lobby.{namespace}.svc:127.0.0.1"]
+
+    def helm_test_command() -> subprocess.CompletedProcess[str]:
+        return run(["docker", "run", "--rm", "--network", "host", *hosts, *restricted(),
+                    "--entrypoint", test["command"][0], test["image"], *test["command"][1:], *test["args"]],
+                   check=False, timeout=120)
+    result = helm_test_command()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "operator: live" in result.stdout
+    assert f"OK ws://lobby.{namespace}.svc:{camera_port}/ws/stream" in result.stdout
+
+    run(["docker", "stop", "-t", "2", cam])
+    failed = helm_test_command()
+    assert failed.returncode != 0, failed.stdout
+    run([helm_bin, "uninstall", release, "-n", namespace, "--wait", "--timeout", "60s"], env=k8s_env)
