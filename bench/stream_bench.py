@@ -1,0 +1,150 @@
+"""Stream benchmark: one 1280x720, 30 fps, quality 85 camera and N clients in separate processes.
+
+    .venv/bin/python bench/stream_bench.py [--clients 1,100,300,500] [--seconds 10] [--procs 3]
+
+Reports per-client delivered fps (min, median), latency (receive time - frame timestamp) p50/p99 and the
+worst client's p99, server CPU (% of one core) and RSS, client-side CPU; idle CPU after the first loop;
+and each N again with one stalled client (never reads) added. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_camera(port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRISHTI_")}
+    env.update(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_VIDEO_PATH="synthetic:1280x720",
+               DRISHTI_FPS="30", DRISHTI_JPEG_QUALITY="85", DRISHTI_MAX_CLIENTS="5000", DRISHTI_LOG_LEVEL="warning",
+               PYTHONPATH=str(REPO / "service"))
+    camera = subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    while "drishti_frame_cache_hits_total 0.0" in httpx.get(f"{base}/metrics").text:
+        time.sleep(0.5)  # the first loop: every frame is encoded once; from now on they are reused
+    return camera
+
+
+def stall(port: int) -> socket.socket:
+    """A client that completes the handshake and then never reads."""
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/ws/stream"))
+    sock = socket.create_connection(("127.0.0.1", port))
+    protocol.send_request(protocol.connect())
+    sock.sendall(b"".join(protocol.data_to_send()))
+    return sock
+
+
+def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, seconds: float,
+            stalled: bool) -> dict:
+    url = f"ws://127.0.0.1:{port}/ws/stream"
+    shares = [clients // procs + (i < clients % procs) for i in range(procs)]
+    loaders = [subprocess.Popen([sys.executable, str(REPO / "bench" / "stream_clients.py"), url, str(n)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for n in shares if n]
+    for loader in loaders:
+        json.loads(loader.stdout.readline())
+    stuck = stall(port) if stalled else None
+    time.sleep(1.0)
+    start = time.time() + 0.5
+    for loader in loaders:
+        loader.stdin.write(f"{start} {start + seconds}\n")
+        loader.stdin.flush()
+    time.sleep(max(0.0, start - time.time()))
+    server_cpu, client_cpu = cpu_seconds(camera.pid), sum(cpu_seconds(p.pid) for p in loaders)
+    time.sleep(seconds)
+    server_cpu = cpu_seconds(camera.pid) - server_cpu
+    client_cpu = sum(cpu_seconds(p.pid) for p in loaders) - client_cpu
+    rss = rss_mb(camera.pid)
+    results = [c for loader in loaders for c in json.loads(loader.communicate()[0].splitlines()[-1])["clients"]]
+    if stuck:
+        stuck.close()
+    fps = np.array([len(c["ids"]) / seconds for c in results])
+    latencies = np.concatenate([c["latencies"] for c in results]) * 1000
+    worst_p99 = max(np.percentile(c["latencies"], 99) * 1000 for c in results if c["latencies"])
+    gaps = sum(sum(1 for a, b in zip(c["ids"], c["ids"][1:]) if b != a + 1) for c in results)
+    return {
+        "clients": clients, "stalled": stalled, "fps_min": round(float(fps.min()), 2),
+        "fps_median": round(float(np.median(fps)), 2), "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "latency_p99_ms": round(float(np.percentile(latencies, 99)), 2), "worst_client_p99_ms": round(worst_p99, 2),
+        "frame_gaps": gaps, "server_cpu_pct": round(100 * server_cpu / seconds, 1),
+        "server_rss_mb": round(rss, 1), "client_cpu_pct": round(100 * client_cpu / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="1,100,300,500")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--procs", type=int, default=3, help="client processes")
+    parser.add_argument("--no-stalled", action="store_true", help="skip the runs with a stalled client")
+    args = parser.parse_args()
+    port = free_port()
+    camera = start_camera(port)
+    try:
+        before = cpu_seconds(camera.pid)
+        time.sleep(args.seconds)
+        idle = 100 * (cpu_seconds(camera.pid) - before) / args.seconds
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+        print(f"idle (no clients, after the first loop): server CPU {idle:.1f}% of one core, "
+              f"RSS {rss_mb(camera.pid):.0f} MB")
+        rows = []
+        for n in map(int, args.clients.split(",")):
+            for stalled in (False,) if args.no_stalled else (False, True):
+                row = measure(camera, port, n, args.procs, args.seconds, stalled)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | "
+              "server CPU % | server RSS MB | client CPU % |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | {r['fps_median']} | "
+                  f"{r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['worst_client_p99_ms']} | {r['frame_gaps']} | "
+                  f"{r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} |")
+        print(f"peak server RSS {rss_mb(camera.pid, 'VmHWM'):.0f} MB")
+    finally:
+        camera.terminate()
+        camera.wait(10)
+
+
+if __name__ == "__main__":
+    main()
