@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import sys
 import time
 
@@ -19,27 +18,34 @@ from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
 HEAD = re.compile(rb'"frame_id":(\d+),"timestamp":([0-9.]+)')
+HEAD_BYTES = 96
 
 
-class StreamClient(asyncio.Protocol):
+class StreamClient(asyncio.BufferedProtocol):
+    """Receives into one reused buffer (no allocation per read) and walks WebSocket frame headers."""
+
     def __init__(self, url: str, window: list[float]) -> None:
         self.ws = ClientProtocol(parse_uri(url))
         self.window = window
         self.open = asyncio.get_running_loop().create_future()
         self.response = bytearray()
-        self.buffer = bytearray()
+        self.memory = memoryview(bytearray(1 << 18))
+        self.header = bytearray()  # the current frame header, while it is incomplete
         self.need = 0  # payload bytes of the current message still to come
-        self.head = b""
+        self.head = bytearray()  # its first bytes, which hold frame_id and timestamp
         self.ids: list[int] = []
         self.latencies: list[float] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.transport = transport
         self.ws.send_request(self.ws.connect())
         transport.write(b"".join(self.ws.data_to_send()))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.memory
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self.memory[:nbytes]
         if not self.open.done():
             self.response += data
             end = self.response.find(b"\r\n\r\n")
@@ -51,42 +57,30 @@ class StreamClient(asyncio.Protocol):
                 self.open.set_exception(self.ws.handshake_exc)
                 return
             self.open.set_result(None)
-            data = bytes(self.response[end + 4:])
-        self.scan(data)
+            data = memoryview(bytes(self.response[end + 4:]))
+        self.scan(data, time.time())
 
-    def scan(self, data: bytes) -> None:
-        now = time.time()
-        view = memoryview(data)
-        while view:
+    def scan(self, data: memoryview, now: float) -> None:
+        position, size = 0, len(data)
+        while position < size:
             if self.need:
-                if len(self.head) < 96:
-                    self.head += bytes(view[: 96 - len(self.head)])
-                taken = min(self.need, len(view))
+                taken = min(self.need, size - position)
+                if len(self.head) < HEAD_BYTES:
+                    self.head += data[position: position + min(taken, HEAD_BYTES - len(self.head))]
                 self.need -= taken
-                view = view[taken:]
+                position += taken
                 if not self.need:
                     self.record(now)
                 continue
-            self.buffer += view
-            view = memoryview(b"")
-            if len(self.buffer) < 2:
-                return
-            length = self.buffer[1] & 0x7F
-            offset = 2
-            if length == 126:
-                if len(self.buffer) < 4:
-                    return
-                length, offset = int.from_bytes(self.buffer[2:4], "big"), 4
-            elif length == 127:
-                if len(self.buffer) < 10:
-                    return
-                length, offset = int.from_bytes(self.buffer[2:10], "big"), 10
-            rest = bytes(self.buffer[offset:])
-            self.buffer.clear()
-            self.need, self.head = length, b""
-            if not length:
+            self.header.append(data[position])
+            position += 1
+            length = self.header[1] & 0x7F if len(self.header) >= 2 else -1
+            wanted = {126: 4, 127: 10}.get(length, 2)
+            if length < 0 or len(self.header) < wanted:
                 continue
-            view = memoryview(rest)
+            self.need = int.from_bytes(self.header[2:wanted], "big") if wanted > 2 else length
+            self.header.clear()
+            self.head.clear()
 
     def record(self, now: float) -> None:
         start, end = self.window
