@@ -47,9 +47,10 @@ class Release:
         print(f"TIMING helm {args[0]}: {time.monotonic() - t0:.1f}s")
         return out
 
-    def install(self, values: dict[str, Any]) -> str:
-        path = values_file(values, self.tmp)
-        out = self.helm_run("install", self.name, str(CHART), "-f", str(path), "--wait", "--timeout", "120s")
+    def install(self, values: dict[str, Any] | None = None, *flags: str) -> str:
+        if values is not None:
+            flags = ("-f", str(values_file(values, self.tmp)), *flags)
+        out = self.helm_run("install", self.name, str(CHART), *flags, "--wait", "--timeout", "120s")
         self.installed = True
         return out
 
@@ -144,8 +145,22 @@ def assert_installed(api: client.ApiClient, rel: Release, kubectl: Path) -> None
 def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, kubectl_bin, tmp_path) -> None:
     cameras = [{"name": "lobby", "spec": {"source": "synthetic", "fps": 15}},
                {"name": "gate", "spec": {"source": "synthetic:640x360", "replicas": 2, "port": 9000}}]
-    notes = release.install({"cameras": cameras})
+    # the README's command (its release and namespace are the test's)
+    notes = release.install(None, "--create-namespace", "--set", "operator.image.tag=dev",
+                            "--set", "camera.image.tag=dev", "--set", "cameras[0].name=lobby",
+                            "--set", "cameras[0].spec.source=synthetic", "--set", "cameras[0].spec.fps=15",
+                            "--set", "cameras[1].name=gate", "--set", "cameras[1].spec.source=synthetic:640x360",
+                            "--set", "cameras[1].spec.replicas=2", "--set", "cameras[1].spec.port=9000")
     assert "ws://lobby." + release.namespace + ".svc:8000/ws/stream" in notes
+    # the NOTES' in-cluster probe: a pod the API server accepts (kwok cannot attach a terminal to it)
+    (probe_line,) = [line for line in notes.splitlines() if " run probe " in line]
+    probe_command = probe_line.strip().rstrip("\\").split() + \
+        notes.splitlines()[notes.splitlines().index(probe_line) + 1].split()
+    assert probe_command[:1] == ["kubectl"] and "--rm" in probe_command and "-it" in probe_command
+    probe_command = [arg for arg in probe_command[1:] if arg not in ("--rm", "-it")]
+    assert "--image=drishti/stream:dev" in probe_command
+    run([kubectl_bin, *probe_command[:probe_command.index("--")], "--dry-run=server", "-o", "name",
+         *probe_command[probe_command.index("--"):]], env=release.env)
 
     assert_installed(k8s_api_client, release, kubectl_bin)
     for cam in cameras:
@@ -169,7 +184,7 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
             assert deployment.spec.replicas == cam["spec"].get("replicas", 1)
             assert service.spec.ports[0].port == cam["spec"].get("port", 8000)
             # the camera image is the one the chart gave the operator
-            assert deployment.spec.template.spec.containers[0].image == "drishti/stream:1.0.0"
+            assert deployment.spec.template.spec.containers[0].image == "drishti/stream:dev"
             status = wait_until(
                 lambda name=name: (camera(k8s_api_client, release.namespace, name).get("status") or {})
                 .get("phase") == "Ready" and camera(k8s_api_client, release.namespace, name)["status"],
@@ -177,6 +192,12 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
             port = cam["spec"].get("port", 8000)
             assert status["url"] == f"ws://{name}.{release.namespace}.svc:{port}/ws/stream"
         assert f"[{release.namespace}/lobby]" in operator.text()
+        # what consumers read: the table, and the URL alone
+        table = run([kubectl_bin, "get", "vcam", "-n", release.namespace], env=release.env).stdout
+        assert table.splitlines()[0].split() == ["NAME", "SOURCE", "FPS", "READY", "URL", "AGE"]
+        url = run([kubectl_bin, "get", "vcam", "lobby", "-n", release.namespace, "-o",
+                   "jsonpath={.status.url}"], env=release.env).stdout
+        assert url == f"ws://lobby.{release.namespace}.svc:8000/ws/stream"
 
         # helm test: the Job hook is created and completes (kwok), then is deleted (hook-succeeded)
         out = release.helm_run("test", release.name, "--timeout", "120s")

@@ -8,12 +8,15 @@ published on a loopback port, as a user would run it.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from hack.cluster.testing import wait_until
 from tests.chart.tools import (
@@ -190,3 +193,35 @@ def test_helm_test_hook_passes_against_real_containers(images, containers, helm_
     failed = helm_test_command()
     assert failed.returncode != 0, failed.stdout
     run([helm_bin, "uninstall", release, "-n", namespace, "--wait", "--timeout", "60s"], env=k8s_env)
+
+
+def test_service_container_keeps_cloud_runs_contract(images, containers) -> None:
+    """Cloud Run (not reachable here) runs the image with PORT set (8080 by default) and its K_* variables, as
+    any user, and routes requests to $PORT: the camera must listen there and stream."""
+    port = free_port()
+    name = containers.start("--network", "host", "-e", f"PORT={port}", "-e", "K_SERVICE=drishti-lobby",
+                            "-e", "K_REVISION=drishti-lobby-00001-abc", "-e", "K_CONFIGURATION=drishti-lobby",
+                            "-e", "DRISHTI_EPOCH=1767225600", "--cpus", "1", "--memory", "1g", images["service"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60,
+               what=f"/ready on $PORT ({name})\n{containers.logs(name)}")
+    report = probe(f"ws://127.0.0.1:{port}/ws/stream")
+    # a fixed epoch: every instance sends the same frame ids at the same times
+    assert report["first_frame_id"] > 30 * (time.time() - 1767225600) - 300
+
+
+def test_manifests_images_build_with_the_readme_tags(images) -> None:
+    """The README builds the images under the tags manifests/operator.yaml names (for `kind load` or a push)."""
+    docs = [d for d in yaml.safe_load_all((REPO / "manifests" / "operator.yaml").read_text()) if d]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    operator_image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    camera_image = container_env(deployment)["DRISHTI_OPERATOR_CAMERA_IMAGE"]
+    assert (operator_image, camera_image) == (f"drishti/operator:{VERSION}", f"drishti/stream:{VERSION}")
+    env = {**os.environ, "DRISHTI_OPERATOR_IMAGE": operator_image, "DRISHTI_STREAM_IMAGE": camera_image}
+    try:
+        built = run([REPO / "hack" / "docker" / "build-images.sh"], env=env, timeout=1800).stdout.split()
+        assert sorted(built) == sorted([operator_image, camera_image])
+        assert run(["docker", "run", "--rm", operator_image, "--version"]).stdout.strip() == \
+            f"drishti-operator {VERSION}"
+    finally:
+        for image in (operator_image, camera_image):  # only the tag goes; the :dev images share the layers
+            run(["docker", "image", "rm", image], check=False)
