@@ -9,9 +9,10 @@ in a bounded thread pool so that the event loop (Kopf's watches) never waits for
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,8 @@ from kubernetes.client.exceptions import ApiException
 from drishti_operator import GROUP, MANAGER, PLURAL, VERSION, __version__
 from drishti_operator.tracing import api_span
 
+logger = logging.getLogger(__name__)
+SLOW_CALL_S = 1.0  # API calls slower than this are logged, with their time in the queue and on the wire
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the dict as JSON
 MERGE = "application/merge-patch+json"
 
@@ -75,8 +78,21 @@ class Kube:
     async def _call(self, verb: str, kind: str, namespace: str, name: str,
                     method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         with api_span(verb, kind, namespace, name) as span:
-            call = functools.partial(_json_of, method, *args, _preload_content=False, **kwargs)
-            result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
+            queued = time.monotonic()
+            started: list[float] = []
+
+            def call() -> dict[str, Any]:
+                started.append(time.monotonic())
+                return _json_of(method, *args, _preload_content=False, **kwargs)
+
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
+            finally:
+                done = time.monotonic()
+                if done - queued > SLOW_CALL_S:
+                    waited = (started[0] if started else done) - queued
+                    logger.info("slow API call: %s %s %s/%s took %.2fs (%.2fs waiting for a worker)",
+                                verb, kind, namespace, name, done - queued, waited)
             span.set_attribute("http.response.status_code", 200)
             return result
 

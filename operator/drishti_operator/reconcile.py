@@ -46,11 +46,44 @@ WORKERS_ENV = "DRISHTI_OPERATOR_WORKERS"
 STATUS_DELAY_ENV = "DRISHTI_OPERATOR_STATUS_DELAY"
 
 
+class MemoryDiffBaseStorage(kopf.DiffBaseStorage):
+    """Kopf's last-handled essence of each camera, kept in memory instead of in an annotation.
+
+    The annotation would cost one more write per camera change (a patch of the camera, validated like any
+    other). Nothing is lost without it: after a restart every camera looks new to Kopf and is reconciled,
+    which the reconcile does anyway, idempotently, and without writing anything when nothing changed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._essences: dict[str, kopf.BodyEssence] = {}
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return self._essences.get(body.metadata.uid or "")
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        self._essences[body.metadata.uid or ""] = essence
+
+    def forget(self, uid: str) -> None:
+        self._essences.pop(uid, None)
+
+
+class UnmarkedProgressStorage(kopf.AnnotationsProgressStorage):
+    """Kopf's handler progress in annotations (written only while a handler retries), minus Kopf's one-off
+    `<prefix>/kopf-managed` marker, which would otherwise cost a patch of every new camera. The marker only
+    lets other Kopf operators recognise these annotations; Kopf itself knows its prefix. (If Kopf renames
+    this hook, the marker is simply written again: harmless.)"""
+
+    def _store_marker(self, **_: Any) -> None:
+        return None
+
+
 @dataclass
 class Applied:
     """What this operator process last applied for a camera: the yardstick for drift."""
 
     camera_uid: str
+    generation: int  # the camera's generation these children were rendered from
     deployment_uid: str
     deployment_generation: int
     service_uid: str
@@ -69,6 +102,7 @@ class Runtime:
     failures: dict[Key, tuple[int, Failure]] = field(default_factory=dict)
     locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     pending: set[Key] = field(default_factory=set)
+    diffbase: MemoryDiffBaseStorage | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def lock(self, key: Key) -> asyncio.Lock:
@@ -83,10 +117,11 @@ class Runtime:
 
 
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    """Kopf's settings for this operator: quiet, its own annotations, watches filtered by the server."""
+    """Kopf's settings: Events only for problems, handler state in annotations only while a handler retries,
+    the last-handled state in memory, watches of children filtered by the API server."""
     settings.posting.level = logging.WARNING  # Kubernetes Events only for warnings and errors
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.progress_storage = UnmarkedProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = MemoryDiffBaseStorage()
     for plural in ("deployments", "services", "pods"):
         settings.watching.label_selectors[plural] = MANAGED_SELECTOR
     settings.watching.server_timeout = 300
@@ -107,6 +142,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         image=os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE,
         status_delay=float(os.environ.get(STATUS_DELAY_ENV) or 0.2),
     )
+    if isinstance(settings.persistence.diffbase_storage, MemoryDiffBaseStorage):
+        memo.runtime.diffbase = settings.persistence.diffbase_storage
     logger.info("camera image %s, %d API workers", memo.runtime.image, workers)
 
 
@@ -223,8 +260,8 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
                 await _fail(runtime, indices, camera, Failure("InvalidSpec", str(exc)), logger)
                 raise kopf.PermanentError(f"invalid spec: {exc}") from None
             try:
-                live_service = await runtime.kube.apply(service)
                 live_deployment = await runtime.kube.apply(deployment)
+                live_service = await runtime.kube.apply(service)
             except ApiException as exc:
                 span.outcome = f"api-error-{exc.status}"
                 failure = Failure(_reason_of(exc), f"{_message_of(exc)}")
@@ -238,10 +275,10 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
             runtime.failures.pop(key, None)
             _remember(runtime, camera, live_deployment, live_service)
             span.outcome = _outcome(before, live_deployment)
-            await _write_status(runtime, indices, camera, summarize_deployment(live_deployment),
-                                observed_generation=generation, logger=logger)
             logger.info("reconciled (%s): deployment generation %s", span.outcome,
                         live_deployment["metadata"].get("generation"))
+        # The status follows (debounced with the children's own events): one write for the whole burst.
+        schedule_status(runtime, indices, key, logger)
 
 
 def _outcome(before: Mapping[str, Any] | None, live: Mapping[str, Any]) -> str:
@@ -255,6 +292,7 @@ def _remember(runtime: Runtime, camera: Mapping[str, Any], deployment: Mapping[s
     meta = camera["metadata"]
     runtime.applied[(meta["namespace"], meta["name"])] = Applied(
         camera_uid=meta["uid"],
+        generation=int(meta.get("generation", 0)),
         deployment_uid=deployment["metadata"]["uid"],
         deployment_generation=int(deployment["metadata"].get("generation", 0)),
         service_uid=service["metadata"]["uid"],
@@ -289,12 +327,15 @@ async def _fail(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], f
 
 async def _write_status(runtime: Runtime, indices: Indices, camera: Mapping[str, Any],
                         deployment: Mapping[str, Any] | None, *, observed_generation: int | None = None,
-                        failure: Failure | None = None, logger: logging.Logger) -> None:
+                        failure: Failure | None = None, logger: logging.Logger) -> bool:
+    """Computes the camera's status and writes it if it changed; returns whether it wrote."""
     meta = camera["metadata"]
     key = (meta["namespace"], meta["name"])
     current = runtime.written.get(key) or camera.get("status") or {}
     if observed_generation is None:
-        observed_generation = int(current.get("observedGeneration") or 0)
+        applied = runtime.applied.get(key)
+        observed_generation = applied.generation if applied and applied.camera_uid == meta.get("uid") \
+            else int(current.get("observedGeneration") or 0)
     if failure is None and key in runtime.failures:
         failed_generation, known = runtime.failures[key]
         if failed_generation == meta.get("generation"):
@@ -306,15 +347,16 @@ async def _write_status(runtime: Runtime, indices: Indices, camera: Mapping[str,
     status = camera_status({**camera, "status": current}, deployment, indices.pod_list(key),
                            observed_generation=observed_generation, failure=failure, epoch=epoch)
     if not differs(current, status):
-        return
+        return False
     try:
         await runtime.kube.patch_camera_status(meta["namespace"], meta["name"], status)
     except ApiException as exc:
         if exc.status == 404:  # the camera is gone
-            return
+            return False
         raise
     runtime.written[key] = status
     logger.debug("status: %s", status["phase"])
+    return True
 
 
 # --- children: drift repair and status ---------------------------------------------------------------------
@@ -456,9 +498,13 @@ async def pod_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, logger
 
 
 @kopf.on.event(*CAMERAS)
-async def camera_event(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def camera_event(event: kopf.RawEvent, namespace: str, name: str, uid: str, memo: kopf.Memo,
+                       **_: Any) -> None:
     if event.get("type") == "DELETED":
-        memo.runtime.forget((namespace, name))
+        runtime: Runtime = memo.runtime
+        runtime.forget((namespace, name))
+        if runtime.diffbase is not None:
+            runtime.diffbase.forget(uid)
 
 
 def schedule_status(runtime: Runtime, indices: Indices, key: Key, logger: logging.Logger) -> None:
@@ -479,7 +525,9 @@ async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: logging
             camera = _live_camera(runtime, indices, key)
             if camera is None or key not in runtime.applied:
                 return
-            await _write_status(runtime, indices, camera, indices.deployment(key), logger=logger)
+            with reconcile_span("status", key[0], key[1], camera["metadata"].get("generation")) as span:
+                wrote = await _write_status(runtime, indices, camera, indices.deployment(key), logger=logger)
+                span.outcome = "written" if wrote else "unchanged"
     except asyncio.CancelledError:
         raise
     except Exception:  # a status write that failed is retried by the next event; never crash the operator

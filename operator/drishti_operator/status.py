@@ -141,10 +141,14 @@ def camera_status(
     stamp = now_rfc3339(now)
     pods = [pod for pod in pods if not pod.get("deleting")]
     desired = int(spec.get("replicas", 1))
-    dstatus = (deployment or {}).get("status", {})
-    ready = int(dstatus.get("readyReplicas", 0))
-    updated = int(dstatus.get("updatedReplicas", 0))
-    total = int(dstatus.get("replicas", 0))
+    # Counted from the pods themselves: they are fresher than the Deployment's status, which its controller
+    # writes later (much later on a busy control plane). A pod runs the latest spec when it carries the hash
+    # of the Deployment's current pod template.
+    latest = (deployment or {}).get("hash")
+    total = len(pods)
+    ready = sum(1 for pod in pods if pod.get("ready"))
+    updated = [pod for pod in pods if latest and pod.get("hash") == latest]
+    updated_ready = sum(1 for pod in updated if pod.get("ready"))
 
     degraded = _degraded(deployment, pods, failure)
     if failure is not None:
@@ -153,15 +157,14 @@ def camera_status(
         progressing = (True, "Creating", "creating the camera's Deployment")
     elif observed_generation < meta.get("generation", 0):
         progressing = (True, "Reconciling", "applying the latest spec")
-    elif dstatus.get("observedGeneration", 0) < deployment.get("generation", 0) \
-            or updated < desired or total > updated:
-        progressing = (True, "RollingOut", f"{updated} of {desired} pods run the latest spec")
+    elif updated_ready < desired or len(updated) != total or total > desired:
+        progressing = (True, "RollingOut", f"{updated_ready} of {desired} pods run the latest spec and are ready")
     else:
-        progressing = (False, "RolloutComplete", f"{updated} of {desired} pods run the latest spec")
+        progressing = (False, "RolloutComplete", f"{updated_ready} of {desired} pods run the latest spec")
 
     if desired == 0:
         is_ready, why, said = False, "ScaledToZero", "spec.replicas is 0"
-    elif deployment is not None and ready >= desired:
+    elif deployment is not None and ready >= desired:  # old pods still serving count: the stream works
         is_ready, why, said = True, "PodsReady", f"{ready} of {desired} pods ready"
     else:
         is_ready, why, said = False, "PodsNotReady", f"{ready} of {desired} pods ready"

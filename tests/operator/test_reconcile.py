@@ -221,3 +221,18 @@ def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, op
     assert len(cams.apps.list_namespaced_deployment(cams.namespace).items) == 2
     assert len(cams.core.list_namespaced_service(cams.namespace).items) == 2
     assert "Traceback" not in operator.text().rsplit("===== start", 1)[-1]
+
+
+def test_a_spec_the_api_server_refuses_for_the_pod_is_reported_not_retried(cams: Cameras,
+                                                                            operator: OperatorProcess) -> None:
+    """Requests above limits pass the camera's schema but not the Deployment's: Degraded, then fixable."""
+    cams.create("limits", resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1"}})
+    camera = cams.wait_phase("limits", "Degraded")
+    degraded = next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "Rejected" and "less than or equal to cpu limit" in degraded["message"]
+    assert camera["status"]["observedGeneration"] == 1
+    assert cams.deployment("limits") is None
+    assert operator.running
+
+    cams.patch("limits", {"spec": {"resources": {"requests": {"cpu": "500m"}}}})
+    cams.wait_ready("limits", generation=2)

@@ -35,7 +35,12 @@ def test_reconciles_and_their_api_calls_are_traced(cams: Cameras, operator_proce
         assert span.attributes["drishti.outcome"] == outcome
         assert span.attributes["drishti.duration_s"] > 0
         children = {s.name for s in spans if s.parent is not None and s.parent.span_id == span.context.span_id}
-        assert {"apply Service", "apply Deployment", "patch VirtualCamera/status"} <= children, children
+        assert {"apply Service", "apply Deployment"} <= children, children
+    written = [s for s in spans if s.name == "reconcile status" and s.attributes["drishti.outcome"] == "written"]
+    assert {s.attributes["drishti.generation"] for s in written} == {1, 2}
+    for span in written:
+        children = [s.name for s in spans if s.parent is not None and s.parent.span_id == span.context.span_id]
+        assert children == ["patch VirtualCamera/status"]
     api_calls = [s for s in spans if s.name == "apply Deployment"]
     assert all(s.attributes["k8s.resource.name"] == "traced" for s in api_calls)
     assert all(s.attributes["http.response.status_code"] == 200 for s in api_calls)

@@ -50,6 +50,7 @@ def test_kopf_settings() -> None:
     reconcile.configure_kopf(settings)
     assert settings.posting.level >= 30
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert isinstance(settings.persistence.diffbase_storage, reconcile.MemoryDiffBaseStorage)
     assert list(settings.watching.label_selectors.values()) == [MANAGED_SELECTOR] * 3
 
 

@@ -22,14 +22,20 @@ def camera(replicas: int = 1, generation: int = 1, status: dict | None = None) -
             "spec": {"source": "synthetic", "replicas": replicas, "port": 8000}, "status": status or {}}
 
 
-def deployment(replicas: int = 1, ready: int = 1, updated: int | None = None, generation: int = 1,
-               observed: int = 1, conditions: list | None = None) -> dict:
+def deployment(replicas: int = 1, template: str = "h1", conditions: list | None = None) -> dict:
+    """A Deployment whose controller has not written any status yet: the camera's status comes from its pods."""
     return summarize_deployment({
-        "metadata": {"uid": "d", "generation": generation, "labels": {}},
-        "spec": {"replicas": replicas, "template": {"metadata": {"annotations": {}}}},
-        "status": {"observedGeneration": observed, "replicas": replicas,
-                   "updatedReplicas": replicas if updated is None else updated, "readyReplicas": ready,
-                   "availableReplicas": ready, "conditions": conditions or []},
+        "metadata": {"uid": "d", "generation": 1, "labels": {}},
+        "spec": {"replicas": replicas,
+                 "template": {"metadata": {"annotations": {"drishti.io/pod-spec-hash": template}}}},
+        "status": {"conditions": conditions or []},
+    })
+
+
+def pod(template: str = "h1", ready: bool = True, name: str = "p") -> dict:
+    return summarize_pod({
+        "metadata": {"name": name, "annotations": {"drishti.io/pod-spec-hash": template}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     })
 
 
@@ -38,7 +44,7 @@ def conditions(status: dict) -> dict[str, dict]:
 
 
 def test_ready_camera() -> None:
-    status = camera_status(camera(), deployment(), [], observed_generation=1, epoch=1.0e9, now=T0)
+    status = camera_status(camera(), deployment(), [pod()], observed_generation=1, epoch=1.0e9, now=T0)
     assert status["phase"] == "Ready"
     cond = conditions(status)
     assert cond["Ready"]["status"] == "True" and cond["Ready"]["reason"] == "PodsReady"
@@ -58,24 +64,35 @@ def test_no_deployment_yet_is_progressing() -> None:
 
 
 def test_rollout_in_progress_keeps_ready_while_old_pods_serve() -> None:
-    status = camera_status(camera(generation=2), deployment(ready=1, updated=0, generation=2, observed=2),
-                           [], observed_generation=2, now=T0)
+    old, new = pod("h1", name="old"), pod("h2", ready=False, name="new")
+    status = camera_status(camera(generation=2), deployment(template="h2"), [old, new], observed_generation=2,
+                           now=T0)
     cond = conditions(status)
     assert status["phase"] == "Progressing"
     assert cond["Progressing"]["status"] == "True" and cond["Progressing"]["reason"] == "RollingOut"
     assert cond["Ready"]["status"] == "True"
+    done = camera_status(camera(generation=2), deployment(template="h2"), [pod("h2")], observed_generation=2,
+                         now=T0)
+    assert done["phase"] == "Ready" and conditions(done)["Progressing"]["reason"] == "RolloutComplete"
+
+
+def test_pods_are_counted_not_the_deployment_status() -> None:
+    status = camera_status(camera(replicas=2), deployment(replicas=2), [pod(name="a"), pod(ready=False, name="b")],
+                           observed_generation=1, now=T0)
+    assert status["readyReplicas"] == 1 and status["replicas"] == 2
+    assert conditions(status)["Ready"]["status"] == "False"
 
 
 def test_spec_not_yet_applied_is_reconciling() -> None:
-    status = camera_status(camera(generation=3), deployment(), [], observed_generation=2, now=T0)
+    status = camera_status(camera(generation=3), deployment(), [pod()], observed_generation=2, now=T0)
     assert conditions(status)["Progressing"]["reason"] == "Reconciling"
 
 
 def test_transition_time_kept_while_status_unchanged() -> None:
-    first = camera_status(camera(), deployment(), [], observed_generation=1, now=T0)
-    again = camera_status(camera(status=first), deployment(), [], observed_generation=1, now=T1)
+    first = camera_status(camera(), deployment(), [pod()], observed_generation=1, now=T0)
+    again = camera_status(camera(status=first), deployment(), [pod()], observed_generation=1, now=T1)
     assert again == first and not differs(first, again)
-    flipped = camera_status(camera(status=first), deployment(ready=0), [], observed_generation=1, now=T1)
+    flipped = camera_status(camera(status=first), deployment(), [pod(ready=False)], observed_generation=1, now=T1)
     cond = conditions(flipped)
     assert cond["Ready"]["status"] == "False" and cond["Ready"]["lastTransitionTime"] == "2026-01-01T00:05:00Z"
     assert cond["Degraded"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
@@ -90,7 +107,7 @@ def unschedulable_pod() -> dict:
 
 def test_unschedulable_pod_degrades_the_camera() -> None:
     assert pod_problem(unschedulable_pod()) == ("Unschedulable", "0/1 nodes are available: 1 Insufficient cpu.")
-    status = camera_status(camera(), deployment(ready=0), [summarize_pod(unschedulable_pod())],
+    status = camera_status(camera(), deployment(), [summarize_pod(unschedulable_pod())],
                            observed_generation=1, now=T0)
     cond = conditions(status)
     assert status["phase"] == "Degraded"
@@ -118,12 +135,12 @@ def test_container_problems() -> None:
 
 def test_deleting_pods_are_ignored() -> None:
     going = summarize_pod({**unschedulable_pod(), "metadata": {"name": "x", "deletionTimestamp": "now"}})
-    status = camera_status(camera(), deployment(), [going], observed_generation=1, now=T0)
-    assert status["phase"] == "Ready"
+    status = camera_status(camera(), deployment(), [going, pod()], observed_generation=1, now=T0)
+    assert status["phase"] == "Ready" and status["replicas"] == 1
 
 
 def test_stalled_rollout_is_degraded() -> None:
-    stalled = deployment(ready=0, updated=1, conditions=[
+    stalled = deployment(conditions=[
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])
     assert conditions(camera_status(camera(), stalled, [], observed_generation=1, now=T0))["Degraded"]["reason"] \
         == "ProgressDeadlineExceeded"
@@ -139,11 +156,11 @@ def test_operator_failure_is_degraded() -> None:
 
 
 def test_scaled_to_zero() -> None:
-    status = camera_status(camera(replicas=0), deployment(replicas=0, ready=0), [], observed_generation=1, now=T0)
+    status = camera_status(camera(replicas=0), deployment(replicas=0), [], observed_generation=1, now=T0)
     assert status["phase"] == "ScaledToZero"
     assert conditions(status)["Ready"]["reason"] == "ScaledToZero"
 
 
 def test_epoch_is_kept_when_not_given() -> None:
-    status = camera_status(camera(status={"epoch": 123.0}), deployment(), [], observed_generation=1, now=T0)
+    status = camera_status(camera(status={"epoch": 123.0}), deployment(), [pod()], observed_generation=1, now=T0)
     assert status["epoch"] == 123.0
