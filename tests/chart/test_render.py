@@ -3,6 +3,9 @@ security context, the RBAC toggle, the cameras list, the helm test Job, NOTES, a
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import yaml
 from drishti_operator.__main__ import parse_args
@@ -283,3 +286,21 @@ def test_lint_catches_a_broken_template(helm_bin, tmp_path) -> None:
     result = run([helm_bin, "lint", copy, "--strict"], check=False)
     assert result.returncode != 0
     assert "nope" in result.stdout + result.stderr
+
+
+def _leaves(node: object, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and node:
+        return [leaf for key, value in node.items() for leaf in _leaves(value, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")]
+
+
+def test_readme_documents_every_value() -> None:
+    """Each value of values.yaml (or an object holding it) has a row in the chart's README."""
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"`([a-zA-Z][\w.]*)`", readme))
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = [leaf for leaf in _leaves(values)
+               if not any(".".join(leaf.split(".")[:n]) in documented for n in range(1, leaf.count(".") + 2))]
+    assert not missing, f"not in charts/drishti/README.md: {missing}"
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert set(values) | {"global"} == set(schema["properties"])
