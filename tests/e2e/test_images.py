@@ -225,3 +225,38 @@ def test_manifests_images_build_with_the_readme_tags(images) -> None:
     finally:
         for image in (operator_image, camera_image):  # only the tag goes; the :dev images share the layers
             run(["docker", "image", "rm", image], check=False)
+
+
+# The README's in-cluster consumer (section "Consuming a camera"): the camera's Service URL from the environment.
+IN_CLUSTER_CONSUMER = '''\
+import asyncio, base64, json, os
+import websockets
+
+URL = os.environ.get("CAMERA_URL", "ws://lobby.drishti-system.svc:8000/ws/stream")
+
+async def main():
+    async with websockets.connect(URL) as ws:
+        async for raw in ws:
+            frame = json.loads(raw)
+            jpeg = base64.b64decode(frame["image"])
+            print(frame["frame_id"], frame["timestamp"], len(jpeg), flush=True)
+
+asyncio.run(main())
+'''
+
+
+def test_in_cluster_consumer_example(images, containers) -> None:
+    """The README's consumer, in the camera image (which has websockets), reaching a camera by its Service name."""
+    port = free_port()
+    name = containers.start("--network", "host", "-e", f"PORT={port}", "-e", "DRISHTI_VIDEO_PATH=synthetic:320x240",
+                            images["service"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60, what=f"/ready ({name})")
+    url = f"ws://lobby.drishti-system.svc:{port}/ws/stream"
+    result = run(["docker", "run", "--rm", "--network", "host", "--add-host", "lobby.drishti-system.svc:127.0.0.1",
+                  "-e", f"CAMERA_URL={url}", *restricted(), "--entrypoint", "timeout", images["service"],
+                  "4", "python3", "-c", IN_CLUSTER_CONSUMER], check=False, timeout=60)
+    assert result.returncode == 124, result.stderr  # still streaming when stopped
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert len(rows) >= 30, result.stdout
+    ids = [int(row[0]) for row in rows]
+    assert ids == sorted(set(ids)) and all(int(row[2]) > 0 for row in rows)

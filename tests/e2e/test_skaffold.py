@@ -195,6 +195,7 @@ def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fr
 
 
 @pytest.mark.docker
+@pytest.mark.timeout(900)  # where a registry is reachable, kind really creates the cluster
 def test_kind_accepts_the_cluster_config(docker_engine, kind_bin, tmp_path) -> None:
     """kind loads and validates hack/kind-config.yaml, then needs its node image, which no registry serves here:
     the failure must be the image pull, not the config (a config with a typo fails at decoding, as checked)."""
