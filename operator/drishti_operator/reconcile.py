@@ -1,7 +1,9 @@
 """The Kopf handlers: one idempotent reconcile per camera, and child events for drift repair and status.
 
 - `reconcile` runs on create, on every spec (or label) change and when the operator starts (resume): it renders
-  the Deployment and the Service (`render`), applies both, and writes the status.
+  the Deployment and the Service (`render`) and applies both (server-side apply: unchanged renderings change
+  nothing). A spec the camera or the API server refuses is reported as Degraded and not retried until it
+  changes; an unreachable or failing API server is retried.
 - The operator indexes its Deployments and pods (server-side filtered by the `managed-by` label). A child's
   event repairs drift at once: a deleted child is applied again; a Deployment whose generation moved past
   the one the operator applied, or a Service whose managed fields differ from the rendering, is applied again.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from drishti_operator import GROUP, MANAGER, PLURAL, VERSION
@@ -262,6 +265,9 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
             try:
                 live_deployment = await runtime.kube.apply(deployment)
                 live_service = await runtime.kube.apply(service)
+            except (OSError, urllib3.exceptions.HTTPError) as exc:  # the API server is unreachable for now
+                span.outcome = "unreachable"
+                raise kopf.TemporaryError(f"API server unreachable: {exc}", delay=5) from None
             except ApiException as exc:
                 span.outcome = f"api-error-{exc.status}"
                 failure = Failure(_reason_of(exc), f"{_message_of(exc)}")
@@ -332,14 +338,14 @@ async def _write_status(runtime: Runtime, indices: Indices, camera: Mapping[str,
     meta = camera["metadata"]
     key = (meta["namespace"], meta["name"])
     current = runtime.written.get(key) or camera.get("status") or {}
+    if failure is None and key in runtime.failures:
+        failed_generation, known = runtime.failures[key]
+        if failed_generation == meta.get("generation"):
+            failure, observed_generation = known, failed_generation  # observed, and found wanting
     if observed_generation is None:
         applied = runtime.applied.get(key)
         observed_generation = applied.generation if applied and applied.camera_uid == meta.get("uid") \
             else int(current.get("observedGeneration") or 0)
-    if failure is None and key in runtime.failures:
-        failed_generation, known = runtime.failures[key]
-        if failed_generation == meta.get("generation"):
-            failure = known
     try:
         epoch = epoch_of(camera)
     except InvalidSpec:
