@@ -13,12 +13,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import yaml
 
 from tests.chart.tools import REPO, free_port, run
+from tests.e2e.test_images import write_clip
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
@@ -110,13 +109,7 @@ def test_compose_up_runs_the_synthetic_camera(up, project) -> None:
 
 @pytest.mark.docker
 def test_compose_up_plays_a_video_from_the_data_mount(up, project) -> None:
-    video = project / "data" / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 20, (320, 240))
-    for index in range(40):
-        frame = np.full((240, 320, 3), (index * 6) % 256, dtype=np.uint8)
-        writer.write(frame)
-    writer.release()
-    video.chmod(0o644)
+    write_clip(project / "data" / "clip.mp4")
     port = up(DRISHTI_VIDEO_PATH="/data/clip.mp4", DRISHTI_FPS="10")
     report = probe(port)
     assert report["resolution"] == [320, 240]

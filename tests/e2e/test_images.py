@@ -105,6 +105,31 @@ def test_service_container_streams_on_the_synthetic_default(images, containers) 
     assert "synthetic" in json.dumps(info)
 
 
+def write_clip(path, size=(320, 240), frames=40, fps=20) -> None:
+    """A small MP4 (OpenCV's mp4v), readable by the container's user."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for index in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (index * 6) % 256, dtype=np.uint8))
+    writer.release()
+    path.chmod(0o644)
+
+
+def test_service_container_plays_a_video_from_a_mounted_directory(images, containers, tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    write_clip(data / "crowd.mp4")
+    port = free_port()
+    name = containers.start("-p", f"127.0.0.1:{port}:8000", "-v", f"{data}:/data:ro",
+                            "-e", "DRISHTI_VIDEO_PATH=/data/crowd.mp4", images["service"])
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60,
+               what=f"/ready of the camera container ({name})\n{containers.logs(name)}")
+    report = probe(f"ws://127.0.0.1:{port}/ws/stream")
+    assert report["resolution"] == [320, 240] and report["fps_declared"] == 20
+
+
 def test_service_container_with_a_missing_video_exits_with_one_clear_line(images) -> None:
     result = run(["docker", "run", "--rm", "-e", "DRISHTI_VIDEO_PATH=/data/missing.mp4", images["service"]],
                  check=False, timeout=120)
