@@ -24,7 +24,7 @@ from drishti_operator import GROUP, MANAGER, PLURAL, VERSION, __version__
 from drishti_operator.tracing import api_span
 
 logger = logging.getLogger(__name__)
-SLOW_CALL_S = 1.0  # API calls slower than this are logged, with their time in the queue and on the wire
+SLOW_CALL_S = 5.0  # API calls slower than this are logged, with their time in the queue and on the wire
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the dict as JSON
 MERGE = "application/merge-patch+json"
 

@@ -119,6 +119,18 @@ class Runtime:
 # --- configuration -----------------------------------------------------------------------------------------
 
 
+class QuietChildEvents(logging.Filter):
+    """Drops Kopf's "Handler '..._event' succeeded." lines: one per child event, thousands in a burst, and
+    saying nothing (a repair or a failure is logged on its own)."""
+
+    NOISE = frozenset(f"Handler '{name}' succeeded." for name in
+                      ("deployment_event", "service_event", "pod_event", "camera_event"))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.getMessage() not in self.NOISE
+
+
+
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
     """Kopf's settings: Events only for problems, handler state in annotations only while a handler retries,
     the last-handled state in memory, watches of children filtered by the API server."""
@@ -135,6 +147,9 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     configure_kopf(settings)
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, QuietChildEvents) for f in objects.filters):
+        objects.addFilter(QuietChildEvents())
     workers = int(os.environ.get(WORKERS_ENV) or 8)
     try:
         configuration = load_configuration()

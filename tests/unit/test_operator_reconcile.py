@@ -56,3 +56,16 @@ def test_kopf_settings() -> None:
 
 def test_resource_versions_compare_numerically() -> None:
     assert reconcile._newer("100", "99") and not reconcile._newer("99", "100") and not reconcile._newer("5", "5")
+
+
+def test_child_event_noise_is_filtered() -> None:
+    import logging
+
+    quiet = reconcile.QuietChildEvents()
+
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
+
+    assert not quiet.filter(record(logging.INFO, "Handler 'pod_event' succeeded."))
+    assert quiet.filter(record(logging.INFO, "Handler 'reconcile' succeeded."))
+    assert quiet.filter(record(logging.ERROR, "Handler 'pod_event' succeeded."))
