@@ -199,6 +199,11 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
                    "jsonpath={.status.url}"], env=release.env).stdout
         assert url == f"ws://lobby.{release.namespace}.svc:8000/ws/stream"
 
+        # the scale subresource: kubectl scales a camera, the operator scales its Deployment
+        run([kubectl_bin, "scale", "vcam", "gate", "-n", release.namespace, "--replicas", "3"], env=release.env)
+        wait_until(lambda: camera_children(k8s_api_client, release.namespace, "gate")[0].spec.replicas == 3,
+                   timeout=30, what="gate scaled to 3")
+
         # helm test: the Job hook is created and completes (kwok), then is deleted (hook-succeeded)
         out = release.helm_run("test", release.name, "--timeout", "120s")
         assert f"TEST SUITE:     {release.name}-drishti-test" in out and "Succeeded" in out, out

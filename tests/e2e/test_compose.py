@@ -83,6 +83,7 @@ def up(compose_bin, images, project) -> Iterator:
             logs = compose(project, "-p", name, "logs", env=full, check=False)
             raise AssertionError(f"docker compose up failed:\n{result.stderr}\n{logs.stdout}{logs.stderr}")
         return port
+    start.project = name  # type: ignore[attr-defined]
     try:
         yield start
     finally:
@@ -101,7 +102,7 @@ def probe(port: int) -> dict:
 @pytest.mark.docker
 def test_compose_up_runs_the_synthetic_camera(up, project) -> None:
     port = up()
-    status = run(["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Status}}"]).stdout
+    status = compose(project, "-p", up.project, "ps", env={"DRISHTI_HOST_PORT": str(port)}).stdout
     assert "(healthy)" in status, status
     report = probe(port)
     assert report["resolution"] == [1280, 720]

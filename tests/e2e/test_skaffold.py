@@ -91,6 +91,15 @@ def skaffold_env(helm3_bin: Path, kubectl_bin: Path, **extra: str) -> dict[str, 
             **extra}
 
 
+def test_readme_puts_the_tools_on_path(skaffold_bin, helm3_bin, kind_bin) -> None:
+    """The README's line that puts tools.sh's skaffold, helm 3 and kind first on PATH."""
+    line = ('for tool in skaffold helm3 kind; do PATH="$(dirname "$(hack/delivery/tools.sh "$tool")"):$PATH"; done; '
+            'export PATH')
+    out = run(["bash", "-c", f"{line}; skaffold version; helm version --short; kind version"],
+              env={**os.environ, "SKAFFOLD_UPDATE_CHECK": "false"}).stdout.split()
+    assert out[0] == "v2.16.1" and out[1].startswith("v3.") and out[2] == "kind"
+
+
 def test_skaffold_diagnose_reads_the_config(skaffold_bin) -> None:
     out = run([skaffold_bin, "diagnose", "--yaml-only"], env={**os.environ, "SKAFFOLD_UPDATE_CHECK": "false"}).stdout
     parsed = yaml.safe_load(out)
