@@ -130,6 +130,7 @@ def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, 
                                                       name)
             return (cam.get("status") or {}).get("phase")
         wait_until(lambda: phase("lobby") == "Ready", timeout=60, what=f"lobby Ready (log: {operator.log})")
+        assert f"[{k8s_namespace}/lobby]" in operator.text()  # this operator did it
         # the file and gs:// cameras get their children too (their pods would read the claim and the Secret)
         for name in ("gate", "plaza"):
             wait_until(lambda name=name: apps.read_namespaced_deployment(name, k8s_namespace), timeout=30,
