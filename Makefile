@@ -56,6 +56,6 @@ cluster-status: install ## Show the running control plane: components, memory, K
 manifests: install ## Regenerate the chart's derived files (CRD, RBAC, values schema, version) and manifests/ from their sources
 	PYTHONPATH=service:operator $(PY) -m hack.delivery
 
-delivery-tools: ## Build (or reuse) skaffold and the `docker compose` plugin from the Go module proxy (cached in ~/.cache/drishti/tools)
-	hack/delivery/tools.sh skaffold compose
+delivery-tools: ## Build (or reuse) skaffold, helm 3, kind and the `docker compose` plugin from the Go module proxy (cached in ~/.cache/drishti/tools)
+	hack/delivery/tools.sh skaffold helm3 kind compose
 # --- end delivery ---
