@@ -244,7 +244,7 @@ class Cameras:
         camera = self.get(name) or {}
         return next((c for c in (camera.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
 
-    def wait_phase(self, name: str, phase: str, timeout: float = 30.0,
+    def wait_phase(self, name: str, phase: str, timeout: float = 60.0,
                    generation: int | None = None) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             camera = self.get(name)
@@ -256,7 +256,7 @@ class Cameras:
             return camera
         return wait_until(reached, timeout=timeout, what=f"camera {self.namespace}/{name} phase {phase}")
 
-    def wait_ready(self, name: str, timeout: float = 30.0, generation: int | None = None) -> dict[str, Any]:
+    def wait_ready(self, name: str, timeout: float = 60.0, generation: int | None = None) -> dict[str, Any]:
         return self.wait_phase(name, "Ready", timeout=timeout, generation=generation)
 
 

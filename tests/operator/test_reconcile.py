@@ -105,7 +105,7 @@ def test_changes_that_do_not_touch_the_pod_roll_nothing(cams: Cameras, operator:
 
     # Scaling changes the Deployment, not its pod template.
     cams.patch("still", {"spec": {"replicas": 2}})
-    wait_until(lambda: (cams.get("still") or {}).get("status", {}).get("readyReplicas") == 2, timeout=30,
+    wait_until(lambda: (cams.get("still") or {}).get("status", {}).get("readyReplicas") == 2, timeout=60,
                what="2 ready replicas")
     assert cams.replica_sets("still") == replica_sets
     assert pod_hash(cams.deployment("still")) == pod_hash(before)
@@ -160,7 +160,7 @@ def test_deleting_the_camera_removes_its_children(cams: Cameras, operator: Opera
     cams.create("gone")
     cams.wait_ready("gone")
     cams.delete("gone")
-    wait_until(lambda: cams.deployment("gone") is None and cams.service("gone") is None, timeout=30,
+    wait_until(lambda: cams.deployment("gone") is None and cams.service("gone") is None, timeout=60,
                what="children garbage-collected")
     time.sleep(2.0)  # and they stay gone: the operator does not resurrect them
     assert cams.deployment("gone") is None and cams.service("gone") is None
@@ -186,7 +186,7 @@ def test_scale_subresource(cams: Cameras, operator: OperatorProcess, kubectl_bin
     cams.wait_ready("scaled")
     subprocess.run([str(kubectl_bin), "scale", "vcam", "scaled", "--replicas=3", "-n", cams.namespace],
                    env=k8s_env, check=True, capture_output=True, timeout=30)
-    wait_until(lambda: (cams.get("scaled") or {}).get("status", {}).get("readyReplicas") == 3, timeout=30,
+    wait_until(lambda: (cams.get("scaled") or {}).get("status", {}).get("readyReplicas") == 3, timeout=60,
                what="3 ready replicas")
     assert cams.deployment("scaled")["spec"]["replicas"] == 3
     scale = cams.custom.get_namespaced_custom_object_scale("drishti.io", "v1alpha1", cams.namespace,
@@ -215,7 +215,7 @@ def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, op
         log = operator.text().rsplit("===== start", 1)[-1]
         return all(f"[{cams.namespace}/{name}] reconciled (unchanged)" in log for name in ("r1", "r2"))
 
-    wait_until(resumed, timeout=30, what="the restarted operator resumed both cameras, changing nothing")
+    wait_until(resumed, timeout=60, what="the restarted operator resumed both cameras, changing nothing")
     time.sleep(1.0)
     assert snapshot() == before, "a restart writes nothing: no new generation, no status change, no new pods"
     assert len(cams.apps.list_namespaced_deployment(cams.namespace).items) == 2
