@@ -236,3 +236,14 @@ def test_a_spec_the_api_server_refuses_for_the_pod_is_reported_not_retried(cams:
 
     cams.patch("limits", {"spec": {"resources": {"requests": {"cpu": "500m"}}}})
     cams.wait_ready("limits", generation=2)
+
+
+def test_pods_pass_the_restricted_pod_security_standard(cams: Cameras, operator: OperatorProcess) -> None:
+    """The namespace enforces Pod Security `restricted`: the API server admits the camera's pods (with the
+    GCS credentials volume too), or the ReplicaSet could not create them and the camera would never be Ready."""
+    cams.core.patch_namespace(cams.namespace, {"metadata": {"labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
+    cams.create("strict", source="gs://drishti-videos/gate.mp4", gcsCredentials={"secretName": "gcs-key"})
+    cams.wait_ready("strict")
+    pods = cams.core.list_namespaced_pod(cams.namespace, label_selector="app.kubernetes.io/instance=strict").items
+    assert pods and all(p.spec.security_context.run_as_non_root for p in pods)
