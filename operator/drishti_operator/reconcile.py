@@ -45,6 +45,9 @@ MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
 INSTANCE = "app.kubernetes.io/instance"
 Key = tuple[str, str]
 
+# The API server's words when a child would get a second controller (see reconcile).
+PREVIOUS_OWNER = "Only one reference can have Controller set to true"
+
 WORKERS_ENV = "DRISHTI_OPERATOR_WORKERS"
 STATUS_DELAY_ENV = "DRISHTI_OPERATOR_STATUS_DELAY"
 
@@ -286,6 +289,12 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
             except ApiException as exc:
                 span.outcome = f"api-error-{exc.status}"
                 failure = Failure(_reason_of(exc), f"{_message_of(exc)}")
+                if exc.status == 422 and PREVIOUS_OWNER in failure.message:
+                    # A camera deleted and created again under the same name: the old camera's children
+                    # are still there, owned by the old one, until the garbage collector removes them.
+                    span.outcome = "waiting-for-gc"
+                    raise kopf.TemporaryError("the previous camera of this name still owns its children; "
+                                              "waiting for the garbage collector", delay=2) from None
                 if exc.status in (400, 422):  # the API server refuses this rendering: a spec problem
                     await _fail(runtime, indices, camera, failure, logger)
                     raise kopf.PermanentError(f"the API server rejected a child: {failure.message}") from None

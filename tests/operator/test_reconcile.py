@@ -247,3 +247,21 @@ def test_pods_pass_the_restricted_pod_security_standard(cams: Cameras, operator:
     cams.wait_ready("strict")
     pods = cams.core.list_namespaced_pod(cams.namespace, label_selector="app.kubernetes.io/instance=strict").items
     assert pods and all(p.spec.security_context.run_as_non_root for p in pods)
+
+
+def test_a_camera_deleted_and_created_again_gets_its_own_children(cams: Cameras,
+                                                                  operator: OperatorProcess) -> None:
+    first = cams.create("again", fps=5)
+    cams.wait_ready("again")
+    cams.delete("again")
+    second = cams.create("again", fps=6)  # at once: the old children may still be there
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    cams.wait_ready("again")
+
+    def owned_by_the_new_camera() -> bool:
+        children = (cams.deployment("again"), cams.service("again"))
+        return all(c and [r["uid"] for r in c["metadata"]["ownerReferences"]] == [second["metadata"]["uid"]]
+                   for c in children)
+
+    wait_until(owned_by_the_new_camera, timeout=60, what="children owned by the new camera only")
+    assert env_of(cams.deployment("again"))["DRISHTI_FPS"] == "6"
