@@ -265,3 +265,34 @@ def test_a_camera_deleted_and_created_again_gets_its_own_children(cams: Cameras,
 
     wait_until(owned_by_the_new_camera, timeout=60, what="children owned by the new camera only")
     assert env_of(cams.deployment("again"))["DRISHTI_FPS"] == "6"
+
+
+@pytest.mark.parametrize("reason,message", [
+    ("CrashLoopBackOff", "back-off 40s restarting failed container=camera"),
+    ("ImagePullBackOff", 'Back-off pulling image "drishti/stream:dev"'),
+])
+def test_a_failing_container_degrades_the_camera_and_recovery_clears_it(
+        cams: Cameras, operator: OperatorProcess, reason: str, message: str) -> None:
+    """The fake node runs no containers, so the test reports what a kubelet would, through the pod's status."""
+    cams.create("failing")
+    cams.wait_ready("failing")
+    pod = cams.core.list_namespaced_pod(cams.namespace, label_selector="app.kubernetes.io/instance=failing").items[0]
+    running = cams.api.sanitize_for_serialization(pod.status)
+
+    def report(state: dict, ready: bool) -> None:
+        flag = "True" if ready else "False"
+        cams.core.patch_namespaced_pod_status(pod.metadata.name, cams.namespace, {"status": {
+            "conditions": [{"type": "Ready", "status": flag}, {"type": "ContainersReady", "status": flag}],
+            "containerStatuses": [{"name": "camera", "ready": ready, "restartCount": 3, "image": "drishti/stream:dev",
+                                   "imageID": "", "started": ready, "state": state}],
+        }})
+
+    report({"waiting": {"reason": reason, "message": message}}, ready=False)
+    camera = cams.wait_phase("failing", "Degraded")
+    degraded = next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == reason and message in degraded["message"]
+    assert camera["status"]["readyReplicas"] == 0
+
+    report(running["containerStatuses"][0]["state"], ready=True)
+    camera = cams.wait_ready("failing")
+    assert next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")["status"] == "False"
