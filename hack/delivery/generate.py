@@ -103,6 +103,17 @@ def values_schema(text: str) -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
+# --- the operator's RBAC, as the chart reads it -----------------------------------------------------------------
+
+
+def rbac_copy() -> str:
+    """operator/drishti_operator/rbac.yaml's objects (its comments stay there: editing one changes nothing here)."""
+    docs = [doc for doc in yaml.safe_load_all(RBAC_SOURCE.read_text()) if doc]
+    header = ("# The objects of operator/drishti_operator/rbac.yaml, copied by `make manifests`; do not edit by hand.\n"
+              "# The chart renders the ClusterRole's rules (templates/_helpers.tpl, drishti.rbacRules).\n")
+    return header + "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in docs)
+
+
 # --- rendering the chart -----------------------------------------------------------------------------------
 
 
@@ -238,7 +249,7 @@ def chart_files() -> dict[Path, str]:
     return {
         CHART / "Chart.yaml": chart_yaml((CHART / "Chart.yaml").read_text(), version),
         CHART / "crds" / CRD_NAME: crd.render_crd_yaml(),
-        CHART / "files" / "operator-rbac.yaml": RBAC_SOURCE.read_text(),
+        CHART / "files" / "operator-rbac.yaml": rbac_copy(),
         CHART / "values.schema.json": values_schema((CHART / "values.schema.json").read_text()),
     }
 

@@ -102,7 +102,7 @@ The namespaces the operator serves, as a list; empty means every namespace.
 {{- end }}
 
 {{/*
-The operator's RBAC rules, read from files/operator-rbac.yaml: a copy of the operator's own rbac.yaml
+The operator's RBAC rules, read from files/operator-rbac.yaml: the objects of the operator's own rbac.yaml
 (operator/drishti_operator/rbac.yaml), kept identical by `make manifests` and checked by the tests.
 Returns {"all": [...], "cluster": [...], "namespaced": [...]} as JSON, the rules split by the scope of their
 resources.
