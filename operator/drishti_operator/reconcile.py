@@ -48,6 +48,7 @@ Key = tuple[str, str]
 # The API server's words when a child would get a second controller (see reconcile).
 PREVIOUS_OWNER = "Only one reference can have Controller set to true"
 
+STATUS_MAX_DEFER_S = 5.0
 WORKERS_ENV = "DRISHTI_OPERATOR_WORKERS"
 STATUS_DELAY_ENV = "DRISHTI_OPERATOR_STATUS_DELAY"
 
@@ -108,6 +109,7 @@ class Runtime:
     failures: dict[Key, tuple[int, Failure]] = field(default_factory=dict)
     locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     pending: set[Key] = field(default_factory=set)
+    reconciling: int = 0  # reconciles in flight
     diffbase: MemoryDiffBaseStorage | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -266,11 +268,22 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
     """Render the children, apply them, write the status: the same steps whatever happened."""
     runtime: Runtime = memo.runtime
     camera = compact(body)
-    namespace, name = camera["metadata"]["namespace"], camera["metadata"]["name"]
+    key = (camera["metadata"]["namespace"], camera["metadata"]["name"])
     generation = camera["metadata"].get("generation", 0)
-    key = (namespace, name)
     indices = Indices.of(kwargs)
-    with reconcile_span(str(reason), namespace, name, generation) as span:
+    runtime.reconciling += 1
+    try:
+        await _reconcile(runtime, indices, camera, key, generation, str(reason), logger)
+    finally:
+        runtime.reconciling -= 1
+    # The status follows (debounced with the children's own events): one write for the whole burst.
+    schedule_status(runtime, indices, key, logger)
+
+
+async def _reconcile(runtime: Runtime, indices: Indices, camera: dict[str, Any], key: Key, generation: int,
+                     action: str, logger: logging.Logger) -> None:
+    namespace, name = key
+    with reconcile_span(action, namespace, name, generation) as span:
         async with runtime.lock(key):
             before = indices.deployment(key)
             try:
@@ -307,8 +320,6 @@ async def reconcile(body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logge
             span.outcome = _outcome(before, live_deployment)
             logger.info("reconciled (%s): deployment generation %s", span.outcome,
                         live_deployment["metadata"].get("generation"))
-        # The status follows (debounced with the children's own events): one write for the whole burst.
-        schedule_status(runtime, indices, key, logger)
 
 
 def _outcome(before: Mapping[str, Any] | None, live: Mapping[str, Any]) -> str:
@@ -550,6 +561,12 @@ def schedule_status(runtime: Runtime, indices: Indices, key: Key, logger: loggin
 async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: logging.Logger) -> None:
     try:
         await asyncio.sleep(runtime.status_delay)
+        # Reconciles first: while cameras are being created or changed, their children's API calls go before
+        # status writes (bounded, so that a long burst still shows progress).
+        deferred = 0.0
+        while runtime.reconciling and deferred < STATUS_MAX_DEFER_S:
+            await asyncio.sleep(0.1)
+            deferred += 0.1
         runtime.pending.discard(key)
         async with runtime.lock(key):
             camera = _live_camera(runtime, indices, key)
