@@ -129,6 +129,12 @@ for arg in "$@"; do
     esac
 done
 [[ ${#tools[@]} -gt 0 ]] || tools=(skaffold compose helm3 kind)
+for tool in "${tools[@]}"; do
+    case "$tool" in
+        skaffold | compose | helm3 | kind) ;;
+        *) say "unknown tool: $tool (known: skaffold, compose, helm3, kind)"; exit 2 ;;
+    esac
+done
 
 for tool in "${tools[@]}"; do
     if [[ $only_path == 1 ]]; then
