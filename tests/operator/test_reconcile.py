@@ -296,3 +296,17 @@ def test_a_failing_container_degrades_the_camera_and_recovery_clears_it(
     report(running["containerStatuses"][0]["state"], ready=True)
     camera = cams.wait_ready("failing")
     assert next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")["status"] == "False"
+
+
+def test_pods_the_namespace_quota_refuses_degrade_the_camera(cams: Cameras, operator: OperatorProcess) -> None:
+    cams.core.create_namespaced_resource_quota(cams.namespace, {
+        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    wait_until(lambda: cams.core.read_namespaced_resource_quota("no-pods", cams.namespace).status.hard,
+               timeout=30, what="the quota is in force")
+    cams.create("quota")
+    camera = cams.wait_phase("quota", "Degraded")
+    degraded = next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "ReplicaFailure" and "exceeded quota" in degraded["message"]
+
+    cams.core.delete_namespaced_resource_quota("no-pods", cams.namespace)
+    cams.wait_ready("quota", timeout=90)
