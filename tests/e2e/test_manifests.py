@@ -35,6 +35,10 @@ def test_manifests_are_in_sync_with_the_chart() -> None:
     result = subprocess.run([sys.executable, "-m", "hack.delivery", "--check"], capture_output=True, text=True,
                             env=env, cwd=REPO, check=False, timeout=300)
     assert result.returncode == 0, f"{result.stderr}\nrun `make manifests` and commit the result"
+    # ... and the make target runs the same generator (in sync, so it writes nothing)
+    made = subprocess.run(["make", "manifests"], capture_output=True, text=True, cwd=REPO, check=False, timeout=600)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "python -m hack.delivery" in made.stdout and "wrote " not in made.stdout, made.stdout
 
 
 def test_the_check_notices_a_stale_or_extra_file(tmp_path, monkeypatch, capsys) -> None:
