@@ -89,10 +89,12 @@ def _free_port() -> int:
 class OperatorProcess:
     """`python -m drishti_operator` in a subprocess, with its log in a file."""
 
-    def __init__(self, kubeconfig: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, extra_env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ("--all-namespaces",)) -> None:
         self.kubeconfig = kubeconfig
         self.log = log
         self.extra_env = extra_env or {}
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = _free_port()
         self.starts = 0
@@ -110,12 +112,13 @@ class OperatorProcess:
             **self.extra_env,
         }
         for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "DRISHTI_OPERATOR_NAMESPACES"):
-            env.pop(name, None)
+            if name not in self.extra_env:
+                env.pop(name, None)
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"\n===== start #{self.starts} =====\n".encode())
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "drishti_operator", "--all-namespaces", "--log-format", "plain",
+                [sys.executable, "-m", "drishti_operator", *self.args, "--log-format", "plain",
                  "--liveness", f"http://127.0.0.1:{self.port}/healthz"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
             )
