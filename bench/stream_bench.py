@@ -3,7 +3,9 @@
     .venv/bin/python bench/stream_bench.py [--clients 1,100,300,500] [--seconds 10] [--procs 3]
 
 Reports per-client delivered fps (min, median), latency (receive time - frame timestamp) p50/p99 and the
-worst client's p99, server CPU (% of one core) and RSS, client-side CPU; idle CPU after the first loop;
+worst client's p99, frame ids the camera skipped, server CPU (% of one core) and RSS, client-side CPU and the
+whole machine's busy CPU (% of one core; loopback TCP work partly lands in softirq time that no process is
+charged for); idle CPU after the first loop;
 and each N again with one stalled client (never reads) added. Loopback only.
 """
 
@@ -29,6 +31,19 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (user, system, irq, softirq: loopback TCP work lands there)."""
+    user, nice, system, idle, iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
+def skipped_frames(port: int) -> float:
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        if line.startswith("drishti_frames_skipped_total "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -91,9 +106,12 @@ def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, secon
         loader.stdin.flush()
     time.sleep(max(0.0, start - time.time()))
     server_cpu, client_cpu = cpu_seconds(camera.pid), sum(cpu_seconds(p.pid) for p in loaders)
+    machine_cpu, skipped = machine_busy_seconds(), skipped_frames(port)
     time.sleep(seconds)
     server_cpu = cpu_seconds(camera.pid) - server_cpu
     client_cpu = sum(cpu_seconds(p.pid) for p in loaders) - client_cpu
+    machine_cpu = machine_busy_seconds() - machine_cpu
+    skipped = skipped_frames(port) - skipped
     rss = rss_mb(camera.pid)
     results = [c for loader in loaders for c in json.loads(loader.communicate()[0].splitlines()[-1])["clients"]]
     if stuck:
@@ -108,6 +126,7 @@ def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, secon
         "latency_p99_ms": round(float(np.percentile(latencies, 99)), 2), "worst_client_p99_ms": round(worst_p99, 2),
         "frame_gaps": gaps, "server_cpu_pct": round(100 * server_cpu / seconds, 1),
         "server_rss_mb": round(rss, 1), "client_cpu_pct": round(100 * client_cpu / seconds, 1),
+        "machine_cpu_pct": round(100 * machine_cpu / seconds, 1), "server_skipped": int(skipped),
     }
 
 
@@ -133,13 +152,14 @@ def main() -> None:
                 row = measure(camera, port, n, args.procs, args.seconds, stalled)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | "
-              "server CPU % | server RSS MB | client CPU % |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | skipped | "
+              "server CPU % | server RSS MB | client CPU % | machine CPU % |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | {r['fps_median']} | "
                   f"{r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['worst_client_p99_ms']} | {r['frame_gaps']} | "
-                  f"{r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} |")
+                  f"{r['server_skipped']} | {r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} | "
+                  f"{r['machine_cpu_pct']} |")
         print(f"peak server RSS {rss_mb(camera.pid, 'VmHWM'):.0f} MB")
     finally:
         camera.terminate()
