@@ -440,7 +440,13 @@ async def _repair(runtime: Runtime, indices: Indices, camera: Mapping[str, Any],
     key = (meta["namespace"], meta["name"])
     with reconcile_span(f"repair-{kind.lower()}", meta["namespace"], meta["name"], meta.get("generation")) as span:
         span.span.set_attribute("drishti.drift", cause)
-        if cause == "deleted" and not await _still_there(runtime, camera):
+        try:
+            gone = cause == "deleted" and not await _still_there(runtime, camera)
+        except ApiException as exc:
+            span.outcome = f"api-error-{exc.status}"
+            logger.warning("%s %s: cannot read the camera: %s", kind, cause, _message_of(exc))
+            return
+        if gone:
             span.outcome = "camera-gone"
             return
         try:
@@ -456,6 +462,17 @@ async def _repair(runtime: Runtime, indices: Indices, camera: Mapping[str, Any],
                     runtime.applied[key].service_version = str(live["metadata"].get("resourceVersion", ""))
         except InvalidSpec:
             span.outcome = "invalid"
+            return
+        except ApiException as exc:
+            # Typically the namespace is being deleted (403) or is gone (404): the children go with it.
+            # Anything else is retried by the next event of the child, or by the next reconcile.
+            span.outcome = f"api-error-{exc.status}"
+            level = logging.INFO if exc.status in (403, 404, 409) else logging.WARNING
+            logger.log(level, "%s %s: not restored: %s", kind, cause, _message_of(exc))
+            return
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            span.outcome = "unreachable"
+            logger.warning("%s %s: not restored, API server unreachable: %s", kind, cause, exc)
             return
         span.outcome = "repaired"
         logger.info("%s %s: restored", kind, cause)
@@ -577,7 +594,10 @@ async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: logging
                 span.outcome = "written" if wrote else "unchanged"
     except asyncio.CancelledError:
         raise
-    except Exception:  # a status write that failed is retried by the next event; never crash the operator
+    except ApiException as exc:  # e.g. the namespace is being deleted; the next event tries again
+        runtime.pending.discard(key)
+        logger.info("status of %s/%s not written: %s", *key, _message_of(exc))
+    except Exception:  # never crash the operator over a status write; the next event tries again
         runtime.pending.discard(key)
         logger.exception("status refresh of %s/%s failed", *key)
 
