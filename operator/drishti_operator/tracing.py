@@ -14,59 +14,22 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from drishti_stream import otel
+from drishti_stream.otel import shutdown, wanted
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from drishti_operator import __version__
 
+__all__ = ["Reconcile", "api_span", "configure", "reconcile_span", "shutdown", "wanted"]
+
 SCOPE = "drishti_operator"
 _tracer = trace.get_tracer(SCOPE, __version__)
 
 
-def wanted(env: Mapping[str, str] = os.environ) -> list[str]:
-    """The span exporters the environment asks for ([] = tracing off), per the OTel SDK's conventions."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return []
-    named = env.get("OTEL_TRACES_EXPORTER", "").strip()
-    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if not named:
-        return ["otlp"] if endpoint else []
-    return [name.strip() for name in named.split(",") if name.strip() and name.strip() != "none"]
-
-
 def configure(env: Mapping[str, str] = os.environ) -> bool:
     """Installs a tracer provider exporting as `env` says; returns whether tracing is on."""
-    exporters = wanted(env)
-    if not exporters:
-        return False
-    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-
-    attributes: dict[str, Any] = {SERVICE_VERSION: __version__}
-    if not env.get("OTEL_SERVICE_NAME"):
-        attributes[SERVICE_NAME] = "drishti-operator"
-    provider = TracerProvider(resource=Resource.create(attributes))
-    for name in exporters:
-        exporter: SpanExporter
-        if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter()
-        elif name == "console":
-            exporter = ConsoleSpanExporter()
-        else:
-            raise ValueError(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (use otlp, console or none)")
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return True
-
-
-def shutdown() -> None:
-    """Flushes spans still buffered (a no-op without a provider of the SDK)."""
-    provider = trace.get_tracer_provider()
-    if hasattr(provider, "shutdown"):
-        provider.shutdown()
+    return otel.configure("drishti-operator", __version__, env)
 
 
 class Reconcile:

@@ -21,13 +21,13 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 def serve() -> int:
     """Starts a camera from the settings; any bad setting or video fails here, before the port opens."""
+    from drishti_stream import otel
     from drishti_stream.app import create_app
     from drishti_stream.broadcast import Broadcaster
     from drishti_stream.camera import Camera
     from drishti_stream.logs import configure_logging
     from drishti_stream.settings import SettingsError, load_settings
     from drishti_stream.sources import SourceError, open_source
-    from drishti_stream.telemetry import configure_tracing
     from drishti_stream.wsprotocol import CameraWebSocketProtocol
 
     try:
@@ -36,7 +36,7 @@ def serve() -> int:
         print(f"drishti-stream: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    configure_tracing(settings.name)
+    otel.configure(settings.name, __version__)
     try:
         source = open_source(settings.video_path, settings.cache_dir)
     except SourceError as exc:
@@ -60,6 +60,7 @@ def serve() -> int:
         timeout_graceful_shutdown=1,
     ))
     server.run()
+    otel.shutdown()
     return 0 if server.started else 1
 
 

@@ -42,10 +42,10 @@ class Subscriber:
         self._ready = asyncio.Event()
 
     def offer(self, frame: Frame) -> None:
-        if self._write_now is not None and not self._writing and self._pending is None:
-            if self._write_now(frame.wire):
-                telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
-                return
+        idle = self._write_now is not None and not self._writing and self._pending is None
+        if idle and self._write_now(frame.wire):
+            telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
+            return
         if self._pending is not None:
             self.dropped += 1
             telemetry.FRAMES_DROPPED.labels(self.name).inc()

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from websockets.frames import Opcode
 from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 
 from drishti_stream import telemetry
 from drishti_stream.clock import FrameClock, source_index

@@ -48,10 +48,10 @@ class ProbeReport:
             lat = self.latency_ms
             lines += [
                 f"  fps: delivered {self.fps_delivered:.2f}, declared {self.fps_declared}",
-                f"  frame_id: {self.first_frame_id}..{self.last_frame_id}, {self.frame_id_gaps} gaps "
-                f"({self.frames_missed} ids missed)",
-                f"  latency ms (receive - timestamp): p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  "
-                f"p99 {lat['p99']:.1f}  max {lat['max']:.1f}",
+                (f"  frame_id: {self.first_frame_id}..{self.last_frame_id}, {self.frame_id_gaps} gaps "
+                 f"({self.frames_missed} ids missed)"),
+                (f"  latency ms (receive - timestamp): p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  "
+                 f"p99 {lat['p99']:.1f}  max {lat['max']:.1f}"),
                 f"  resolution: {self.resolution[0]}x{self.resolution[1]}" if self.resolution else "",
             ]
         if self.error:

@@ -1,13 +1,10 @@
-"""Prometheus metrics and OpenTelemetry tracing, both configured the standard way.
+"""Prometheus metrics and the camera's OpenTelemetry tracer.
 
-Tracing is off unless an `OTEL_*` variable asks for it; without a provider the API's no-op tracer costs
-next to nothing, so the hot path can always create spans.
+Tracing is off unless an `OTEL_*` variable asks for it (see `otel`); without a provider the API's no-op tracer
+costs next to nothing, so the hot path can always create spans.
 """
 
 from __future__ import annotations
-
-import os
-from importlib.metadata import entry_points
 
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
@@ -28,28 +25,3 @@ SEND_LAG_SECONDS = Histogram("drishti_send_lag_seconds",
                              buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25, 1.0))
 
 tracer = trace.get_tracer("drishti_stream")
-
-_EXPORTER_ALIASES = {"otlp": "otlp_proto_http"}
-
-
-def configure_tracing(service_name: str) -> bool:
-    """Installs an SDK tracer provider when OTEL_* asks for one. Returns whether tracing is on."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    names = os.environ.get("OTEL_TRACES_EXPORTER")
-    if names is None and not any(k.startswith("OTEL_EXPORTER_OTLP") for k in os.environ):
-        return False
-    exporters = [n.strip() for n in (names or "otlp").split(",") if n.strip() and n.strip() != "none"]
-    if not exporters:
-        return False
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    provider = TracerProvider(resource=resource)
-    for name in exporters:
-        (entry,) = entry_points(group="opentelemetry_traces_exporter", name=_EXPORTER_ALIASES.get(name, name))
-        provider.add_span_processor(BatchSpanProcessor(entry.load()()))
-    trace.set_tracer_provider(provider)
-    return True

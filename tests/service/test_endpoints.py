@@ -10,9 +10,9 @@ import time
 import cv2
 import httpx
 import numpy as np
+from drishti_stream.sources.synthetic import read_index
 from prometheus_client.parser import text_string_to_metric_families
 
-from drishti_stream.sources.synthetic import read_index
 from tests.service.camera import Camera, camera_env, collect, free_port
 
 
@@ -50,7 +50,7 @@ def test_metrics_are_prometheus_text_with_the_camera_series(start_camera):
         assert name in families, name
     produced = families["drishti_frames_produced"].samples[0].value
     assert produced >= 10
-    lag_count = [s for s in families["drishti_send_lag_seconds"].samples if s.name.endswith("_count")][0]
+    lag_count = next(s for s in families["drishti_send_lag_seconds"].samples if s.name.endswith("_count"))
     assert lag_count.value >= 10
     reasons = {s.labels["reason"]: s.value for s in families["drishti_client_disconnects"].samples
                if s.name.endswith("_total")}

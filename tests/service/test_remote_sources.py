@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from drishti_stream.sources.remote import cached_path
+from drishti_stream.sources.synthetic import read_index
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from drishti_stream.sources.remote import cached_path
-from drishti_stream.sources.synthetic import read_index
 from tests.service.camera import collect, free_port, run_camera_once
 
 BUCKET = "crowd-videos"

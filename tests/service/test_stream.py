@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 import websockets
-from jsonschema import Draft202012Validator
-
 from drishti_stream.clock import source_index
 from drishti_stream.protocol import message_schema
 from drishti_stream.sources.synthetic import LENGTH, NATIVE_FPS, read_index
+from jsonschema import Draft202012Validator
+
 from tests.service.camera import assert_every_frame_sent, assert_on_time, collect
 
 

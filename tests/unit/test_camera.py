@@ -4,7 +4,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from drishti_stream.camera import Camera, FrameCache, output_size
 from drishti_stream.settings import Settings
 from drishti_stream.sources.synthetic import SyntheticSource, read_index

@@ -1,7 +1,6 @@
 from fractions import Fraction
 
 import pytest
-
 from drishti_stream.clock import FrameClock, source_index
 
 

@@ -1,9 +1,8 @@
 import base64
 import json
 
-from jsonschema import Draft202012Validator
-
 from drishti_stream.protocol import frame_message, message_schema
+from jsonschema import Draft202012Validator
 
 
 def test_a_frame_message_is_exactly_the_six_v1_fields():

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from drishti_stream.settings import Settings, SettingsError, env_name, load_settings, yaml_key
 
 

@@ -6,6 +6,7 @@ people and as a 16-cell barcode along the bottom edge for programs (`read_index`
 
 from __future__ import annotations
 
+import itertools
 import re
 from fractions import Fraction
 
@@ -73,7 +74,7 @@ def _textured_floor(width: int, height: int) -> np.ndarray:
 
 def _cells(width: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, width, BARCODE_BITS + 1).astype(int)
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return list(itertools.pairwise(edges))
 
 
 def _draw_barcode(image: np.ndarray, index: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,6 +77,6 @@ class VideoFileSource(FrameSource):
 
 def _native_fps(reported: float) -> Fraction:
     """The container's frame rate as an exact fraction (29.97 -> 30000/1001); 30 when it declares none."""
-    if not reported or reported != reported or reported <= 0:
+    if not reported or math.isnan(reported) or reported <= 0:
         return Fraction(30)
     return Fraction(reported).limit_denominator(1001)
