@@ -143,3 +143,20 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: st
             return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def token_kubeconfig(admin_kubeconfig: str | Path, token: str, user: str, path: Path) -> Path:
+    """A kubeconfig for the admin kubeconfig's cluster that authenticates with `token` and nothing else."""
+    import yaml
+
+    cluster = yaml.safe_load(Path(admin_kubeconfig).read_text())["clusters"][0]
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": cluster["name"], "user": user}}],
+        "current-context": user,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from hack.cluster.testing import wait_until
+from hack.cluster.testing import token_kubeconfig, wait_until
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "drishti"
@@ -70,25 +70,7 @@ def service_account_kubeconfig(kubectl: Path, env: dict[str, str], admin_kubecon
                                namespace: str, directory: Path) -> Path:
     """A kubeconfig that authenticates with a token of this ServiceAccount (and nothing else)."""
     token = run([kubectl, "create", "token", account, "-n", namespace, "--duration=2h"], env=env).stdout.strip()
-    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
-    cluster = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account}}],
-        "current-context": account,
-    }
-    path = directory / f"{account}.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return token_kubeconfig(admin_kubeconfig, token, account, directory / f"{account}.kubeconfig")
 
 
 class Operator:

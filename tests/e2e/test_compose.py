@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.chart.tools import REPO, free_port, run
+from tests.chart.tools import REPO, run
 from tests.e2e.test_images import write_clip
+from tests.ports import free_port
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 

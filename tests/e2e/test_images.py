@@ -22,7 +22,6 @@ from hack.cluster.testing import wait_until
 from tests.chart.tools import (
     REPO,
     container_env,
-    free_port,
     kubectl_json,
     one,
     run,
@@ -30,6 +29,7 @@ from tests.chart.tools import (
     template,
     values_file,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.docker
 VERSION = "1.0.0"

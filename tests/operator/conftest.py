@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -27,7 +26,8 @@ from drishti_operator import GROUP, PLURAL, VERSION, crd
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from hack.cluster.testing import wait_until
+from hack.cluster.testing import token_kubeconfig, wait_until
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_FILE = REPO / "operator" / "drishti_operator" / "rbac.yaml"
@@ -65,25 +65,7 @@ def operator_kubeconfig(k8s_api_client: client.ApiClient, kubeconfig: str, kubec
     kubectl(kubectl_bin, k8s_env, "apply", "--server-side", "--force-conflicts", "-f", str(RBAC_FILE))
     token = kubectl(kubectl_bin, k8s_env, "create", "token", "drishti-operator", "-n", OPERATOR_NAMESPACE,
                     "--duration=24h").strip()
-    admin = yaml.safe_load(Path(kubeconfig).read_text())
-    cluster = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": "drishti-operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "drishti-operator"}}],
-        "current-context": "operator",
-    }
-    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return token_kubeconfig(kubeconfig, token, "drishti-operator", tmp_path_factory.mktemp("operator") / "kubeconfig")
 
 
 class OperatorProcess:
@@ -96,7 +78,7 @@ class OperatorProcess:
         self.extra_env = extra_env or {}
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
-        self.port = _free_port()
+        self.port = free_port()
         self.starts = 0
 
     @property

@@ -13,7 +13,8 @@ import numpy as np
 from drishti_stream.sources.synthetic import read_index
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.camera import Camera, camera_env, collect, free_port
+from tests.ports import free_port
+from tests.service.camera import Camera, camera_env, collect
 
 
 def test_info_describes_the_camera(start_camera, short_video):

@@ -20,7 +20,8 @@ from drishti_stream.sources.synthetic import read_index
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from tests.service.camera import collect, free_port, run_camera_once
+from tests.ports import free_port
+from tests.service.camera import collect, run_camera_once
 
 BUCKET = "crowd-videos"
 
