@@ -17,7 +17,8 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -485,19 +486,31 @@ def _newer(version: str, than: str) -> bool:
         return version != than
 
 
+@asynccontextmanager
+async def _owner_as_applied(runtime: Runtime, indices: Indices, key: Key,
+                            child: Mapping[str, Any]) -> AsyncIterator[tuple[dict[str, Any], Applied] | None]:
+    """For an event on a child: the live camera that owns it and what this process applied for that camera,
+    held under the camera's lock; None when it is not this process's to act on (no such camera, another
+    owner, or not reconciled by this process yet: the reconcile will see to it)."""
+    camera = _live_camera(runtime, indices, key)
+    if camera is None or not _owned_by(child, camera):
+        yield None
+        return
+    async with runtime.lock(key):
+        applied = runtime.applied.get(key)
+        yield None if applied is None or applied.camera_uid != camera["metadata"]["uid"] else (camera, applied)
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def deployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
                            memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
     indices = Indices.of(kwargs)
     key = (namespace, labels.get(INSTANCE, ""))
-    camera = _live_camera(runtime, indices, key)
-    if camera is None or not _owned_by(body, camera):
-        return
-    async with runtime.lock(key):
-        applied = runtime.applied.get(key)
-        if applied is None or applied.camera_uid != camera["metadata"]["uid"]:
-            return  # not reconciled by this process yet: the reconcile will see to it
+    async with _owner_as_applied(runtime, indices, key, body) as owner:
+        if owner is None:
+            return
+        camera, applied = owner
         meta = body.get("metadata", {})
         cause = None
         if event.get("type") == "DELETED":
@@ -524,13 +537,10 @@ async def service_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, l
     runtime: Runtime = memo.runtime
     indices = Indices.of(kwargs)
     key = (namespace, labels.get(INSTANCE, ""))
-    camera = _live_camera(runtime, indices, key)
-    if camera is None or not _owned_by(body, camera):
-        return
-    async with runtime.lock(key):
-        applied = runtime.applied.get(key)
-        if applied is None or applied.camera_uid != camera["metadata"]["uid"]:
+    async with _owner_as_applied(runtime, indices, key, body) as owner:
+        if owner is None:
             return
+        camera, applied = owner
         meta = body.get("metadata", {})
         version = str(meta.get("resourceVersion", ""))
         if event.get("type") == "DELETED":
