@@ -33,11 +33,6 @@ for target in "${targets[@]}"; do
   esac
 done
 
-# One build per work tree at a time: the wheelhouse in build/ is rewritten by each run.
-mkdir -p "$ROOT/build"
-exec 9>"$ROOT/build/.build-images.lock"
-flock 9
-
 t="$(now)"
 "$HERE/engine.sh"
 log "engine: $(since "$t")"
@@ -48,6 +43,14 @@ else
   t="$(now)"
   base="$("$HERE/base-image.sh")"
   log "base image $base: $(since "$t")"
+fi
+
+# From here on, one build per work tree at a time: the wheelhouse in build/ is rewritten by each run.
+mkdir -p "$ROOT/build"
+exec 9>"$ROOT/build/.build-images.lock"
+if ! flock -w 900 9; then
+  log "another process has held $ROOT/build/.build-images.lock for 15 minutes (a build, or a child it left running)"
+  exit 1
 fi
 
 t="$(now)"
@@ -74,7 +77,7 @@ for target in "${targets[@]}"; do
     operator) tag="$OPERATOR_IMAGE" ;;
   esac
   t="$(now)"
-  docker build --network none --target "$target" --tag "$tag" \
+  docker build --network none --force-rm --target "$target" --tag "$tag" \
     --build-arg BASE_IMAGE="$base" \
     --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" \

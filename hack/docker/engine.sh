@@ -127,8 +127,18 @@ if ! dockerd_running; then
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     as_root rm -f /var/run/docker.pid
   fi
-  # setsid: the daemon outlives this script and its caller's process group.
-  as_root setsid dockerd "${flag_list[@]}" >>"$LOG" 2>&1 </dev/null &
+  # setsid: the daemon outlives this script and its caller's process group. It must not inherit the caller's
+  # descriptors either: a lock a calling script holds (build-images.sh's flock) would live as long as the daemon.
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    if [ "$(id -u)" -eq 0 ]; then
+      exec setsid dockerd "${flag_list[@]}" >>"$LOG" 2>&1 </dev/null
+    fi
+    exec sudo setsid dockerd "${flag_list[@]}" >>"$LOG" 2>&1 </dev/null
+  ) &
 fi
 
 if ! wait_ready; then
