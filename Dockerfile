@@ -19,7 +19,6 @@ ARG BASE_IMAGE=python:3.11-slim
 #   /opt/drishti       a venv with the third-party dependencies and no pip; a .pth file adds /opt/drishti-app
 #   /opt/drishti-app   the project itself (pip install --target) and its console scripts in bin/
 #   /opt/pip           pip, in the build stages only; it installs into /opt/drishti with --python
-# Each image's build stages sit next to it: the classic builder builds every stage before the --target one.
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_INDEX=1 \
     PIP_FIND_LINKS=/wheels \
@@ -31,8 +30,21 @@ RUN python3 -m venv /opt/pip \
  && echo /opt/drishti-app >"$(/opt/drishti/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/drishti-app.pth"
 COPY build/wheelhouse/ /wheels/
 
+# The project itself, the same in both images (it holds both packages); each image's dependencies come from its
+# own deps stage. Build isolation installs the build backend (requirements-build.txt) from /wheels too.
+FROM build AS app
+COPY pyproject.toml README.md* /src/
+COPY service/ /src/service/
+COPY operator/ /src/operator/
+RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target /opt/drishti-app /src
+
 # ---- runtime: shared by both images -----------------------------------------------------------------------------
+# Labels that change with every commit (version, revision, created) are given by the build command
+# (hack/docker/build-images.sh passes them with --label), so they never invalidate a cached layer.
 FROM ${BASE_IMAGE} AS runtime
+ARG BASE_IMAGE
+LABEL org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 # A fixed non-root uid/gid, so Kubernetes' runAsNonRoot can check it and volumes can be owned by it.
 RUN groupadd --gid 10001 drishti \
  && useradd --uid 10001 --gid 10001 --no-log-init --home-dir /home/drishti --create-home \
@@ -50,58 +62,24 @@ USER 10001:10001
 FROM build AS deps-operator
 RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install -r /wheels/requirements-operator.txt
 
-FROM deps-operator AS build-operator
-COPY pyproject.toml README.md* /src/
-COPY service/ /src/service/
-COPY operator/ /src/operator/
-# Build isolation installs the build backend (requirements-build.txt) from /wheels too.
-RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target /opt/drishti-app /src \
- && /opt/pip/bin/pip --python /opt/drishti/bin/python check
-
 FROM runtime AS operator
 COPY --from=deps-operator /opt/drishti /opt/drishti
-COPY --from=build-operator /opt/drishti-app /opt/drishti-app
+COPY --from=app /opt/drishti-app /opt/drishti-app
 ENTRYPOINT ["drishti-operator"]
-ARG BASE_IMAGE
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
 LABEL org.opencontainers.image.title="drishti-operator" \
-      org.opencontainers.image.description="Kubernetes operator for DrishtiStream VirtualCameras" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.description="Kubernetes operator for DrishtiStream VirtualCameras"
 
 # ---- service (the default target) -------------------------------------------------------------------------------
 FROM build AS deps-service
 RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install -r /wheels/requirements-service.txt
 
-FROM deps-service AS build-service
-COPY pyproject.toml README.md* /src/
-COPY service/ /src/service/
-COPY operator/ /src/operator/
-# Build isolation installs the build backend (requirements-build.txt) from /wheels too.
-RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target /opt/drishti-app /src \
- && /opt/pip/bin/pip --python /opt/drishti/bin/python check
-
 FROM runtime AS service
 COPY --from=deps-service /opt/drishti /opt/drishti
-COPY --from=build-service /opt/drishti-app /opt/drishti-app
+COPY --from=app /opt/drishti-app /opt/drishti-app
 EXPOSE 8000
 # Liveness as the container runtime sees it. The service listens on DRISHTI_PORT, else PORT, else 8000.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % (os.environ.get('DRISHTI_PORT') or os.environ.get('PORT') or 8000), timeout=4)"]
 ENTRYPOINT ["drishti-stream"]
-ARG BASE_IMAGE
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
 LABEL org.opencontainers.image.title="drishti-stream" \
-      org.opencontainers.image.description="A video replayed as a live, wall-clock exact WebSocket camera stream" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.description="A video replayed as a live, wall-clock exact WebSocket camera stream"

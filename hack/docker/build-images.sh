@@ -79,9 +79,9 @@ for target in "${targets[@]}"; do
   t="$(now)"
   docker build --network none --force-rm --target "$target" --tag "$tag" \
     --build-arg BASE_IMAGE="$base" \
-    --build-arg VERSION="$version" \
-    --build-arg REVISION="$revision" \
-    --build-arg CREATED="$created" \
+    --label org.opencontainers.image.version="$version" \
+    --label org.opencontainers.image.revision="$revision" \
+    --label org.opencontainers.image.created="$created" \
     "$ROOT" >&2
   log "$tag: $(since "$t"), $(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
   echo "$tag"
