@@ -25,7 +25,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from hack.cluster.testing import wait_until
-from tests.chart.tools import CHART, Operator, kubectl_json, run, service_account_kubeconfig, values_file
+from tests.chart.tools import CHART, kubectl_json, run, service_account_kubeconfig, values_file
+from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 
@@ -62,10 +63,10 @@ class Release:
     def deployment(self) -> dict[str, Any]:
         return kubectl_json(self.kubectl, self.env, "get", "deployment", self.fullname, "-n", self.namespace)
 
-    def operator(self, log: Path) -> Operator:
+    def operator(self, log: Path) -> OperatorProcess:
         kubeconfig = service_account_kubeconfig(self.kubectl, self.env, self.env["KUBECONFIG"], self.fullname,
                                                 self.namespace, self.tmp)
-        return Operator(self.deployment(), kubeconfig, log)
+        return OperatorProcess.like(self.deployment(), kubeconfig, log)
 
     def can(self, verb: str, resource: str, namespace: str) -> bool:
         account = f"system:serviceaccount:{self.namespace}:{self.fullname}"

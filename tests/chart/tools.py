@@ -1,21 +1,17 @@
-"""Helpers of the chart and e2e tests: helm and kubectl as subprocesses, a ServiceAccount's kubeconfig, and the
-operator from the source tree as a subprocess configured like the chart's Deployment."""
+"""Helpers of the chart and e2e tests: helm and kubectl as subprocesses, rendered objects and a ServiceAccount's
+kubeconfig."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hack.cluster.testing import token_kubeconfig, wait_until
-from tests.ports import free_port
+from hack.cluster.testing import token_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "drishti"
@@ -71,64 +67,6 @@ def service_account_kubeconfig(kubectl: Path, env: dict[str, str], admin_kubecon
     """A kubeconfig that authenticates with a token of this ServiceAccount (and nothing else)."""
     token = run([kubectl, "create", "token", account, "-n", namespace, "--duration=2h"], env=env).stdout.strip()
     return token_kubeconfig(admin_kubeconfig, token, account, directory / f"{account}.kubeconfig")
-
-
-class Operator:
-    """`python -m drishti_operator` from the source tree, with the environment of a rendered Deployment.
-
-    Kubelet-less clusters (kwok) never run the operator's image, so the tests run the same program on the host,
-    configured as the chart's Deployment configures the container, logged in as the chart's ServiceAccount.
-    """
-
-    def __init__(self, deployment: dict[str, Any], kubeconfig: Path, log: Path) -> None:
-        self.env = container_env(deployment)
-        self.kubeconfig = kubeconfig
-        self.log = log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("DRISHTI_", "OTEL_", "KUBERNETES_"))}
-        env.update(self.env)
-        env.update({
-            "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator")]),
-            # the chart's port is the container's; on the host, a free one
-            "DRISHTI_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz",
-            "DRISHTI_OPERATOR_LOG_FORMAT": "plain",
-            "DRISHTI_OPERATOR_STATUS_DELAY": "0.1",
-        })
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "drishti_operator"], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, cwd=REPO)
-        wait_until(self._live, timeout=timeout, what=f"the operator's liveness endpoint (log: {self.log})")
-
-    def _live(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the operator exited with {self.proc.returncode}:\n{self.tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 def kubectl_json(kubectl: Path, env: dict[str, str], *args: str) -> Any:

@@ -19,7 +19,8 @@ from kubernetes import client
 from hack.cluster.testing import wait_until
 from hack.delivery import __main__ as delivery
 from hack.delivery import generate
-from tests.chart.tools import MANIFESTS, REPO, Operator, kubectl_json, run, service_account_kubeconfig
+from tests.chart.tools import MANIFESTS, REPO, kubectl_json, run, service_account_kubeconfig
+from tests.operator_process import OperatorProcess
 
 NAMESPACE = generate.NAMESPACE
 EXAMPLES = sorted((MANIFESTS / "examples").glob("*.yaml"))
@@ -125,7 +126,7 @@ def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, 
     deployment = kubectl_json(kubectl_bin, k8s_env, "get", "deployment", "drishti-operator", "-n", NAMESPACE)
     kubeconfig = service_account_kubeconfig(kubectl_bin, k8s_env, k8s_env["KUBECONFIG"], "drishti-operator",
                                             NAMESPACE, tmp_path)
-    operator = Operator(deployment, kubeconfig, tmp_path / "operator.log")
+    operator = OperatorProcess.like(deployment, kubeconfig, tmp_path / "operator.log")
     operator.start()
     custom, apps = client.CustomObjectsApi(k8s_api_client), client.AppsV1Api(k8s_api_client)
     try:

@@ -12,10 +12,7 @@ with a kubeconfig holding a token of its ServiceAccount: every test also proves 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from hack.cluster.testing import token_kubeconfig, wait_until
-from tests.ports import free_port
+from tests.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_FILE = REPO / "operator" / "drishti_operator" / "rbac.yaml"
@@ -66,79 +63,6 @@ def operator_kubeconfig(k8s_api_client: client.ApiClient, kubeconfig: str, kubec
     token = kubectl(kubectl_bin, k8s_env, "create", "token", "drishti-operator", "-n", OPERATOR_NAMESPACE,
                     "--duration=24h").strip()
     return token_kubeconfig(kubeconfig, token, "drishti-operator", tmp_path_factory.mktemp("operator") / "kubeconfig")
-
-
-class OperatorProcess:
-    """`python -m drishti_operator` in a subprocess, with its log in a file."""
-
-    def __init__(self, kubeconfig: Path, log: Path, extra_env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ("--all-namespaces",)) -> None:
-        self.kubeconfig = kubeconfig
-        self.log = log
-        self.extra_env = extra_env or {}
-        self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = free_port()
-        self.starts = 0
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout: float = 60.0) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator"), str(REPO)]),
-            "DRISHTI_OPERATOR_STATUS_DELAY": "0.1",
-            **self.extra_env,
-        }
-        for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "DRISHTI_OPERATOR_NAMESPACES"):
-            if name not in self.extra_env:
-                env.pop(name, None)
-        self.starts += 1
-        with self.log.open("ab") as out:
-            out.write(f"\n===== start #{self.starts} =====\n".encode())
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "drishti_operator", *self.args, "--log-format", "plain",
-                 "--liveness", f"http://127.0.0.1:{self.port}/healthz"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-            )
-        wait_until(self._healthy, timeout=timeout, what=f"operator liveness (log: {self.log})")
-
-    def _healthy(self) -> bool:
-        if not self.running:
-            raise RuntimeError(f"the operator exited with {self.proc.returncode if self.proc else None}:\n"
-                               + self.tail())
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def tail(self, lines: int = 60) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ def test_listed_namespaces_only(cams: Cameras, other_namespace: str, operator_pr
                                 operator_kubeconfig: Path, tmp_path: Path, k8s_api_client) -> None:
     operator_process.stop()  # one operator at a time; the next test that needs it starts it again
     scoped = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log", args=(),
-                             extra_env={"DRISHTI_OPERATOR_NAMESPACES": cams.namespace})
+                             env={"DRISHTI_OPERATOR_NAMESPACES": cams.namespace})
     scoped.start()
     try:
         elsewhere = Cameras(k8s_api_client, other_namespace)
