@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -504,59 +504,67 @@ async def _owner_as_applied(runtime: Runtime, indices: Indices, key: Key,
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def deployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
                            memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
+    await _repair_drift("Deployment", _deployment_drift, event, body, memo, logger, Indices.of(kwargs))
+    schedule_status(memo.runtime, Indices.of(kwargs), (namespace, labels.get(INSTANCE, "")), logger)
+
+
+@kopf.on.event("services", labels=MANAGED)
+async def service_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
+                        **kwargs: Any) -> None:
+    await _repair_drift("Service", _service_drift, event, body, memo, logger, Indices.of(kwargs))
+
+
+Drift = Callable[[kopf.RawEvent, kopf.Body, dict[str, Any], Applied], "str | None"]
+
+
+async def _repair_drift(kind: str, drift: Drift, event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
+                        logger: logging.Logger, indices: Indices) -> None:
+    """An event on a child: when `drift` finds it no longer what this process applied, apply it again."""
     runtime: Runtime = memo.runtime
-    indices = Indices.of(kwargs)
-    key = (namespace, labels.get(INSTANCE, ""))
+    meta = body.get("metadata", {})
+    key = (meta.get("namespace", ""), (meta.get("labels") or {}).get(INSTANCE, ""))
     async with _owner_as_applied(runtime, indices, key, body) as owner:
-        if owner is None:
-            return
-        camera, applied = owner
-        meta = body.get("metadata", {})
-        cause = None
-        if event.get("type") == "DELETED":
-            cause = "deleted" if meta.get("uid") == applied.deployment_uid else None
-        elif meta.get("uid") != applied.deployment_uid:
-            cause = None  # an older incarnation's event, or one the operator has not seen applied yet
-        elif int(meta.get("generation", 0)) > applied.deployment_generation:
-            cause = "edited"
-        elif not _subset(labels_of(camera), dict(meta.get("labels") or {})):
-            cause = "relabelled"
-        if cause:
-            await _repair(runtime, indices, camera, "Deployment", cause, logger)
-    schedule_status(runtime, indices, key, logger)
+        if owner is not None and (cause := drift(event, body, *owner)):
+            await _repair(runtime, indices, owner[0], kind, cause, logger)
+
+
+def _deployment_drift(event: kopf.RawEvent, body: kopf.Body, camera: dict[str, Any],
+                      applied: Applied) -> str | None:
+    meta = body.get("metadata", {})
+    if meta.get("uid") != applied.deployment_uid:
+        return None  # an older incarnation's event, or one the operator has not seen applied yet
+    if event.get("type") == "DELETED":
+        return "deleted"
+    if int(meta.get("generation", 0)) > applied.deployment_generation:
+        return "edited"
+    if not _subset(labels_of(camera), dict(meta.get("labels") or {})):
+        return "relabelled"
+    return None
+
+
+def _service_drift(event: kopf.RawEvent, body: kopf.Body, camera: dict[str, Any], applied: Applied) -> str | None:
+    # A Service has no generation: an edit shows as a newer resourceVersion, compared with what the operator owns.
+    meta = body.get("metadata", {})
+    if meta.get("uid") != applied.service_uid:
+        return None
+    if event.get("type") == "DELETED":
+        return "deleted"
+    version = str(meta.get("resourceVersion", ""))
+    if not _newer(version, applied.service_version):
+        return None
+    try:
+        desired = render_service(camera)
+    except InvalidSpec:
+        return None
+    if _subset(desired["spec"], body.get("spec")) and _subset(desired["metadata"]["labels"], meta.get("labels")):
+        applied.service_version = version  # someone else's change, to fields the operator does not own
+        return None
+    return "edited"
 
 
 def labels_of(camera: Mapping[str, Any]) -> dict[str, str]:
     """The labels every child of the camera carries: the standard ones, then the camera's own."""
     return {**(camera["metadata"].get("labels") or {}), **labels(camera["metadata"]["name"])}
-
-
-@kopf.on.event("services", labels=MANAGED)
-async def service_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
-                        memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
-    runtime: Runtime = memo.runtime
-    indices = Indices.of(kwargs)
-    key = (namespace, labels.get(INSTANCE, ""))
-    async with _owner_as_applied(runtime, indices, key, body) as owner:
-        if owner is None:
-            return
-        camera, applied = owner
-        meta = body.get("metadata", {})
-        version = str(meta.get("resourceVersion", ""))
-        if event.get("type") == "DELETED":
-            if meta.get("uid") == applied.service_uid:
-                await _repair(runtime, indices, camera, "Service", "deleted", logger)
-            return
-        if meta.get("uid") != applied.service_uid or not _newer(version, applied.service_version):
-            return
-        try:
-            desired = render_service(camera)
-        except InvalidSpec:
-            return
-        if _subset(desired["spec"], body.get("spec")) and _subset(desired["metadata"]["labels"], meta.get("labels")):
-            applied.service_version = version  # someone else's change, to fields the operator does not own
-            return
-        await _repair(runtime, indices, camera, "Service", "edited", logger)
 
 
 @kopf.on.event("pods", labels=MANAGED)
