@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drishti_stream import __version__, protocol
-from drishti_stream.broadcast import Broadcaster
+from drishti_stream.broadcast import Broadcaster, ClientRate
 from drishti_stream.camera import Camera
 
 MJPEG_BOUNDARY = "frame"
+FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each of its "
+             "own deadlines, the same frame ids as every client asking for that rate.")
 
 
 def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
@@ -79,13 +82,18 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
             return Response(status_code=503)
         return Response(latest.jpeg, media_type="image/jpeg", headers={"X-Frame-Id": str(latest.frame_id)})
 
-    @app.get("/stream.mjpg", summary="The stream as multipart MJPEG (browsers, VLC)", response_class=Response)
-    def mjpeg(request: Request) -> StreamingResponse:
+    @app.get("/stream.mjpg", summary="The stream as multipart MJPEG (browsers, VLC)", response_class=Response,
+             responses={422: {}})
+    def mjpeg(request: Request, fps: Annotated[str | None, Query(description=FPS_QUERY)] = None) -> StreamingResponse:
+        try:
+            rate = ClientRate.parse(fps, camera.fps)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         client = request.client
         name = f"{client.host}:{client.port}" if client else "unknown"
 
         async def parts() -> AsyncIterator[bytes]:
-            async for frame in broadcaster.frames(name, "mjpeg"):
+            async for frame in broadcaster.frames(name, "mjpeg", rate):
                 yield (
                     f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"
                     f"X-Frame-Id: {frame.frame_id}\r\n\r\n"
@@ -95,7 +103,7 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
 
     @app.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
-        """Protocol v1.0: one JSON text message per frame (see frame.schema.json)."""
-        await broadcaster.serve_websocket(websocket)
+        """Protocol v1.0: one JSON text message per frame (see frame.schema.json); `?fps=N` for a lower rate."""
+        await broadcaster.serve_websocket(websocket, camera.fps)
 
     return app

@@ -2,6 +2,7 @@
 
 Publishing a frame only fills slots (no I/O). A client that cannot keep up finds its slot overwritten and
 loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is closed with 1013.
+A client may ask for a lower rate than the camera's: its slot is then offered only the frames on its own clock.
 """
 
 from __future__ import annotations
@@ -21,9 +22,42 @@ from drishti_stream.wsprotocol import WIRE_KEY
 log = logging.getLogger(__name__)
 
 TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is overloaded, or this client too slow
+POLICY_VIOLATION = 1008  # RFC 6455 close code: the request is not one the server serves (a bad query parameter)
 
 
 WriteNow = Callable[[bytes], bool]
+
+
+class ClientRate:
+    """A client's own, lower rate: of the camera's frames, the first at or after each of the client's deadlines
+    (epoch + s / fps), so every client asking for the same rate gets the same frame ids, whenever it joined."""
+
+    def __init__(self, fps: int, camera_fps: int) -> None:
+        self.fps = fps
+        self.camera_fps = camera_fps
+        self._last_slot: int | None = None
+
+    @classmethod
+    def parse(cls, value: str | None, camera_fps: int) -> ClientRate | None:
+        """The rate a client asked for (`?fps=N`); None for the camera's own. ValueError names the range."""
+        if value is None:
+            return None
+        try:
+            fps = int(value)
+        except ValueError:
+            fps = 0
+        if not 1 <= fps <= camera_fps:
+            raise ValueError(f"fps must be an integer from 1 to {camera_fps} (the camera's rate), got {value[:16]!r}")
+        return None if fps == camera_fps else cls(fps, camera_fps)
+
+    def admits(self, frame_id: int) -> bool:
+        slot = frame_id * self.fps // self.camera_fps
+        if self._last_slot is None:  # joining: wait for the client's next deadline
+            self._last_slot = (frame_id - 1) * self.fps // self.camera_fps
+        if slot <= self._last_slot:
+            return False
+        self._last_slot = slot
+        return True
 
 
 class Subscriber:
@@ -33,15 +67,18 @@ class Subscriber:
     once; the slot and the writer take over as soon as the socket is full.
     """
 
-    def __init__(self, name: str, write_now: WriteNow | None = None) -> None:
+    def __init__(self, name: str, write_now: WriteNow | None = None, rate: ClientRate | None = None) -> None:
         self.name = name
         self.dropped = 0
         self._write_now = write_now
+        self._rate = rate
         self._pending: Frame | None = None
         self._writing = False
         self._ready = asyncio.Event()
 
     def offer(self, frame: Frame) -> None:
+        if self._rate is not None and not self._rate.admits(frame.frame_id):
+            return
         idle = self._write_now is not None and not self._writing and self._pending is None
         if idle and self._write_now(frame.wire):
             telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
@@ -80,8 +117,9 @@ class Broadcaster:
             subscriber.offer(frame)
 
     @contextmanager
-    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None) -> Iterator[Subscriber]:
-        subscriber = Subscriber(name, write_now)
+    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None,
+                  rate: ClientRate | None = None) -> Iterator[Subscriber]:
+        subscriber = Subscriber(name, write_now, rate)
         self._subscribers[subscriber] = kind
         telemetry.CLIENTS.labels(kind).inc()
         try:
@@ -92,9 +130,15 @@ class Broadcaster:
             if subscriber.dropped:
                 telemetry.FRAMES_DROPPED.remove(name)
 
-    async def serve_websocket(self, websocket: WebSocket) -> None:
+    async def serve_websocket(self, websocket: WebSocket, camera_fps: int) -> None:
         """Streams frames to one WebSocket client until it leaves, stalls, or the server stops."""
         await websocket.accept()
+        try:
+            rate = ClientRate.parse(websocket.query_params.get("fps"), camera_fps)
+        except ValueError as exc:
+            telemetry.DISCONNECTS.labels("bad_request").inc()
+            await websocket.close(POLICY_VIOLATION, str(exc))
+            return
         if self.clients >= self.max_clients:
             telemetry.DISCONNECTS.labels("refused").inc()
             await websocket.close(TRY_AGAIN_LATER, f"camera is at its limit of {self.max_clients} clients")
@@ -102,7 +146,7 @@ class Broadcaster:
         client = websocket.client
         name = f"{client.host}:{client.port}" if client else "unknown"
         write_now = websocket.scope.get("extensions", {}).get(WIRE_KEY, {}).get("write_now")
-        with self.subscribe(name, "websocket", write_now) as subscriber:
+        with self.subscribe(name, "websocket", write_now, rate) as subscriber:
             writer = asyncio.create_task(self._write(websocket, subscriber))
             reader = asyncio.create_task(_drain_incoming(websocket))
             done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -128,9 +172,9 @@ class Broadcaster:
                 return "client_closed"
             telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
 
-    async def frames(self, name: str, kind: str) -> AsyncIterator[Frame]:
+    async def frames(self, name: str, kind: str, rate: ClientRate | None = None) -> AsyncIterator[Frame]:
         """Newest frames for a non-WebSocket consumer (MJPEG), with the same slot policy."""
-        with self.subscribe(name, kind) as subscriber:
+        with self.subscribe(name, kind, rate=rate) as subscriber:
             while True:
                 yield await subscriber.next_frame()
 
