@@ -23,7 +23,7 @@ FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the fi
 def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        producer = asyncio.create_task(camera.run(broadcaster.publish), name="camera")
+        producer = asyncio.create_task(camera.run(broadcaster.publish, broadcaster.wants_meta), name="camera")
         yield
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)

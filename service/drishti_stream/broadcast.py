@@ -2,7 +2,8 @@
 
 Publishing a frame only fills slots (no I/O). A client that cannot keep up finds its slot overwritten and
 loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is closed with 1013.
-A client may ask for a lower rate than the camera's: its slot is then offered only the frames on its own clock.
+A client may ask for a lower rate than the camera's (`?fps=N`): its slot is then offered only the frames on its
+own clock; and for extended metadata (`?meta=1`): it then gets the frames' second, extended message.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -51,6 +52,7 @@ class ClientRate:
         return None if fps == camera_fps else cls(fps, camera_fps)
 
     def admits(self, frame_id: int) -> bool:
+        """Whether this frame is the client's next: the first one in a period of its clock not yet served."""
         slot = frame_id * self.fps // self.camera_fps
         if self._last_slot is None:  # joining: wait for the client's next deadline
             self._last_slot = (frame_id - 1) * self.fps // self.camera_fps
@@ -67,8 +69,10 @@ class Subscriber:
     once; the slot and the writer take over as soon as the socket is full.
     """
 
-    def __init__(self, name: str, write_now: WriteNow | None = None, rate: ClientRate | None = None) -> None:
+    def __init__(self, name: str, write_now: WriteNow | None = None, rate: ClientRate | None = None,
+                 meta: bool = False) -> None:
         self.name = name
+        self.meta = meta
         self.dropped = 0
         self._write_now = write_now
         self._rate = rate
@@ -79,8 +83,11 @@ class Subscriber:
     def offer(self, frame: Frame) -> None:
         if self._rate is not None and not self._rate.admits(frame.frame_id):
             return
+        payload = frame.payload(self.meta)
+        if payload is None:  # produced before the client asked for metadata
+            return
         idle = self._write_now is not None and not self._writing and self._pending is None
-        if idle and self._write_now(frame.wire):
+        if idle and self._write_now(payload[1]):
             telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
             return
         if self._pending is not None:
@@ -107,25 +114,32 @@ class Broadcaster:
         self.send_timeout = send_timeout
         self.max_clients = max_clients
         self._subscribers: dict[Subscriber, str] = {}
+        self._meta_subscribers = 0
 
     @property
     def clients(self) -> int:
         return len(self._subscribers)
+
+    def wants_meta(self) -> bool:
+        """Whether frames must be produced with extended metadata too: some client asked for it."""
+        return self._meta_subscribers > 0
 
     def publish(self, frame: Frame) -> None:
         for subscriber in self._subscribers:
             subscriber.offer(frame)
 
     @contextmanager
-    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None,
-                  rate: ClientRate | None = None) -> Iterator[Subscriber]:
-        subscriber = Subscriber(name, write_now, rate)
+    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None, rate: ClientRate | None = None,
+                  meta: bool = False) -> Iterator[Subscriber]:
+        subscriber = Subscriber(name, write_now, rate, meta)
         self._subscribers[subscriber] = kind
+        self._meta_subscribers += meta
         telemetry.CLIENTS.labels(kind).inc()
         try:
             yield subscriber
         finally:
             del self._subscribers[subscriber]
+            self._meta_subscribers -= meta
             telemetry.CLIENTS.labels(kind).dec()
             if subscriber.dropped:
                 telemetry.FRAMES_DROPPED.remove(name)
@@ -135,6 +149,7 @@ class Broadcaster:
         await websocket.accept()
         try:
             rate = ClientRate.parse(websocket.query_params.get("fps"), camera_fps)
+            meta = wants_meta(websocket.query_params)
         except ValueError as exc:
             telemetry.DISCONNECTS.labels("bad_request").inc()
             await websocket.close(POLICY_VIOLATION, str(exc))
@@ -146,7 +161,7 @@ class Broadcaster:
         client = websocket.client
         name = f"{client.host}:{client.port}" if client else "unknown"
         write_now = websocket.scope.get("extensions", {}).get(WIRE_KEY, {}).get("write_now")
-        with self.subscribe(name, "websocket", write_now, rate) as subscriber:
+        with self.subscribe(name, "websocket", write_now, rate, meta) as subscriber:
             writer = asyncio.create_task(self._write(websocket, subscriber))
             reader = asyncio.create_task(_drain_incoming(websocket))
             done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,9 +175,12 @@ class Broadcaster:
         """The client's writer: sends the slot's frame as soon as the socket has room. Returns why it ended."""
         while True:
             frame = await subscriber.next_frame()
+            payload = frame.payload(subscriber.meta)
+            assert payload is not None, "offer() fills the slot only with frames that have the client's message"
+            text, wire = payload
             try:
                 async with asyncio.timeout(self.send_timeout):
-                    await websocket.send({"type": "websocket.send", "text": frame.message, WIRE_KEY: frame.wire})
+                    await websocket.send({"type": "websocket.send", "text": text, WIRE_KEY: wire})
             except TimeoutError:
                 await websocket.close(
                     TRY_AGAIN_LATER, f"client accepted nothing for {self.send_timeout:g}s; closing slow client"
@@ -177,6 +195,14 @@ class Broadcaster:
         with self.subscribe(name, kind, rate=rate) as subscriber:
             while True:
                 yield await subscriber.next_frame()
+
+
+def wants_meta(query: Mapping[str, str]) -> bool:
+    """Whether a client asked for extended metadata (`?meta=1`). ValueError names the allowed values."""
+    value = query.get("meta", "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"meta must be 0 or 1 (1: extended metadata in every message), got {value[:16]!r}")
+    return value == "1"
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:

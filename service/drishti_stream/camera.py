@@ -1,7 +1,8 @@
 """The camera: produces each frame once, off the event loop, on the frame clock.
 
 Producing a frame means: pick the source frame for the frame id, encode it as JPEG (or reuse the encoding
-from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client.
+from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client (and, while
+a client asks for it, once more with extended metadata).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
 
-from drishti_stream import telemetry
+from drishti_stream import protocol, telemetry
 from drishti_stream.clock import FrameClock, source_index
 from drishti_stream.protocol import frame_message
 from drishti_stream.settings import Settings
@@ -33,7 +34,8 @@ MAX_FPS = 120
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One produced frame: the JPEG, its v1.0 message, and that message framed for the WebSocket wire."""
+    """One produced frame: the JPEG, its v1.0 message, and that message framed for the WebSocket wire; the
+    `meta_` pair is the message with extended metadata, produced only while some client asks for it."""
 
     frame_id: int
     timestamp: float
@@ -41,6 +43,16 @@ class Frame:
     jpeg: bytes
     message: str
     wire: bytes = field(repr=False)
+    meta_message: str | None = field(default=None, repr=False)
+    meta_wire: bytes | None = field(default=None, repr=False)
+
+    def payload(self, meta: bool) -> tuple[str, bytes] | None:
+        """A client's message for this frame and its wire bytes; None when it asks for metadata the frame lacks."""
+        if not meta:
+            return self.message, self.wire
+        if self.meta_message is None or self.meta_wire is None:
+            return None
+        return self.meta_message, self.meta_wire
 
 
 class FrameCache:
@@ -59,6 +71,11 @@ class FrameCache:
             self._frames[index] = jpeg
             self._used += len(jpeg)
             telemetry.FRAME_CACHE_BYTES.set(self._used)
+
+
+def wire_text(message: str) -> bytes:
+    """A text message as a complete, unmasked WebSocket frame: what the server writes to each socket."""
+    return WireFrame(Opcode.TEXT, message.encode()).serialize(mask=False)
 
 
 def output_size(width: int, height: int, max_width: int | None, max_height: int | None) -> tuple[int, int]:
@@ -90,7 +107,7 @@ class Camera:
         self.latest: Frame | None = None
         self.skipped = 0
 
-    def produce(self, frame_id: int) -> Frame:
+    def produce(self, frame_id: int, with_meta: bool = False) -> Frame:
         """Builds frame `frame_id`: a pure function of the source and the id."""
         s = self.settings
         index = source_index(frame_id, self.fps, self.source.native_fps, self.source.length, s.loop)
@@ -107,8 +124,14 @@ class Camera:
                 telemetry.FRAME_CACHE_HITS.inc()
             timestamp = self.clock.due(frame_id)
             message = frame_message(frame_id, timestamp, self.fps, jpeg)
-            wire = WireFrame(Opcode.TEXT, message.encode()).serialize(mask=False)
-        return Frame(frame_id, timestamp, index, jpeg, message, wire)
+            meta_message = self.meta_message(message, index) if with_meta else None
+        return Frame(frame_id, timestamp, index, jpeg, message, wire_text(message), meta_message,
+                     wire_text(meta_message) if meta_message else None)
+
+    def meta_message(self, message: str, index: int) -> str:
+        width, height = self.size
+        return protocol.with_meta(message, {"name": self.settings.name, "source_index": index, "width": width,
+                                            "height": height, "epoch": self.clock.epoch})
 
     def encode(self, image: np.ndarray) -> bytes:
         if (image.shape[1], image.shape[0]) != self.size:
@@ -129,12 +152,12 @@ class Camera:
             )
         return size
 
-    async def run(self, publish: Callable[[Frame], None]) -> None:
+    async def run(self, publish: Callable[[Frame], None], wants_meta: Callable[[], bool]) -> None:
         """Publishes frame after frame at its due time, forever; skips ids rather than drift when late."""
         loop = asyncio.get_running_loop()
         frame_id = self.clock.latest_due(self._now())
         while True:
-            frame = await loop.run_in_executor(self._worker, self.produce, frame_id)
+            frame = await loop.run_in_executor(self._worker, self.produce, frame_id, wants_meta())
             delay = frame.timestamp - self._now()
             if delay > 0:
                 await asyncio.sleep(delay)

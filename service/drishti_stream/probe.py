@@ -1,4 +1,5 @@
-"""A consumer that checks a camera: every message against the v1.0 schema, every image as a JPEG, ids, timing."""
+"""A consumer that checks a camera: every message against the v1.0 schema (with extended metadata when the URL asks
+for it), every image as a JPEG, ids, timing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import binascii
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
@@ -65,7 +67,9 @@ class MessageChecker:
 
     def __init__(self, report: ProbeReport) -> None:
         self.report = report
-        self.validator = Draft202012Validator(message_schema())
+        # a client that asked for extended metadata (`?meta=1`) must get it in every message
+        asked_meta = parse_qs(urlsplit(report.url).query).get("meta") == ["1"]
+        self.validator = Draft202012Validator(message_schema(meta=asked_meta))
         self.latencies: list[float] = []
 
     def violation(self, text: str) -> None:

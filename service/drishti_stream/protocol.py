@@ -25,8 +25,17 @@ def frame_message(frame_id: int, timestamp: float, fps: int, jpeg: bytes) -> str
     return f'{head[:-1]},"image":"{base64.b64encode(jpeg).decode("ascii")}"}}'
 
 
+def with_meta(message: str, meta: dict[str, Any]) -> str:
+    """The message with the extended metadata a client asked for, as a seventh field after the image."""
+    return f'{message[:-1]},"meta":{json.dumps(meta, separators=(",", ":"))}}}'
+
 
 @cache
-def message_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a v1.0 message, shipped with the package."""
-    return json.loads(files(__package__).joinpath("frame.schema.json").read_text())
+def message_schema(meta: bool = False) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a v1.0 message, shipped with the package; with `meta`, of the message
+    with extended metadata."""
+    schema = json.loads(files(__package__).joinpath("frame.schema.json").read_text())
+    if meta:
+        schema["properties"]["meta"] = {"$ref": "#/$defs/meta"}
+        schema["required"].append("meta")
+    return schema

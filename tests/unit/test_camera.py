@@ -44,3 +44,15 @@ def test_a_frame_is_produced_once_as_message_and_wire_frame():
     image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert read_index(image) == frame.source_index == 32
     assert camera.produce(16 + 150).jpeg is frame.jpeg, "the next loop reuses the encoded frame"
+
+
+def test_the_extended_message_is_produced_only_when_asked():
+    camera = Camera(Settings(fps=15, epoch=1000.0, name="gate-3"), SyntheticSource(320, 240))
+    plain, extended = camera.produce(16), camera.produce(16, with_meta=True)
+    assert plain.meta_message is None and plain.payload(meta=True) is None
+    assert plain.payload(meta=False) == (plain.message, plain.wire)
+    message = json.loads(extended.meta_message)
+    assert message["meta"] == {"name": "gate-3", "source_index": 32, "width": 320, "height": 240, "epoch": 1000.0}
+    assert {k: v for k, v in message.items() if k != "meta"} == json.loads(extended.message)
+    assert extended.payload(meta=True) == (extended.meta_message, extended.meta_wire)
+    assert extended.meta_wire.endswith(extended.meta_message.encode())

@@ -1,7 +1,7 @@
 import base64
 import json
 
-from drishti_stream.protocol import frame_message, message_schema
+from drishti_stream.protocol import frame_message, message_schema, with_meta
 from jsonschema import Draft202012Validator
 
 
@@ -20,3 +20,14 @@ def test_the_schema_rejects_what_consumers_reject():
     for change in ({"frame_id": -1}, {"timestamp": 0}, {"fps": 0}, {"fps": 121}, {"image": "not base64!"},
                    {"extra": 1}, {"version": "v2.0"}):
         assert not validator.is_valid({**good, **change}), change
+
+
+def test_extended_metadata_is_a_seventh_field_after_the_six():
+    meta = {"name": "gate-3", "source_index": 4, "width": 320, "height": 240, "epoch": 1700000000.0}
+    message = json.loads(with_meta(frame_message(7, 1700000000.25, 30, b"\xff\xd8\xff\xd9"), meta))
+    assert list(message) == ["source", "version", "frame_id", "timestamp", "fps", "image", "meta"]
+    assert message["meta"] == meta
+    Draft202012Validator(message_schema(meta=True)).validate(message)
+    assert not Draft202012Validator(message_schema()).is_valid(message), "v1.0 alone allows no extra field"
+    for change in ({"source_index": -1}, {"width": 0}, {"extra": 1}):
+        assert not Draft202012Validator(message_schema(meta=True)).is_valid({**message, "meta": {**meta, **change}})

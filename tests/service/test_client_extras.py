@@ -1,4 +1,5 @@
-"""A client's own lower rate (`?fps=N`), on a real camera, next to full-rate clients."""
+"""Per-client extras asked for in the URL, on a real camera next to plain clients: a lower rate (`?fps=N`) and
+extended metadata (`?meta=1`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import httpx
 import pytest
 import websockets
+from drishti_stream.probe import run_probe
+from drishti_stream.protocol import message_schema
 from drishti_stream.sources.synthetic import read_index
+from jsonschema import Draft202012Validator
 
 from tests.service.camera import assert_every_frame_sent, collect
 
@@ -15,6 +19,17 @@ from tests.service.camera import assert_every_frame_sent, collect
 def slot(frame_id: int, fps: int, camera_fps: int) -> int:
     """Which of the client's periods (epoch + s / fps) a camera frame falls in."""
     return frame_id * fps // camera_fps
+
+
+def refusal(url: str) -> websockets.frames.Close:
+    """The close frame a client gets instead of frames."""
+    async def connect():
+        async with websockets.connect(url) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return closed.value.rcvd
+
+    return asyncio.run(connect())
 
 
 def test_a_lower_rate_sends_the_first_frame_of_each_of_the_clients_periods(start_camera):
@@ -53,13 +68,7 @@ def test_a_lower_rate_sends_the_first_frame_of_each_of_the_clients_periods(start
 def test_a_rate_out_of_range_is_refused_with_1008_naming_the_range(start_camera, value):
     camera = start_camera(DRISHTI_FPS="30", DRISHTI_VIDEO_PATH="synthetic:320x240")
 
-    async def refused():
-        async with websockets.connect(f"{camera.ws}?fps={value}") as ws:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await ws.recv()
-            return closed.value.rcvd
-
-    close = asyncio.run(refused())
+    close = refusal(f"{camera.ws}?fps={value}")
     assert close.code == 1008
     assert close.reason == f"fps must be an integer from 1 to 30 (the camera's rate), got '{value}'"
     response = httpx.get(f"{camera.http}/stream.mjpg?fps={value}", timeout=5)
@@ -78,3 +87,40 @@ def test_mjpeg_at_a_lower_rate(start_camera):
             if len(ids) >= 8:
                 break
     assert [slot(i, 5, 30) for i in ids] == list(range(slot(ids[0], 5, 30), slot(ids[0], 5, 30) + 8)), ids
+
+
+def test_extended_metadata_only_for_the_client_that_asks(start_camera):
+    camera = start_camera(DRISHTI_FPS="20", DRISHTI_VIDEO_PATH="synthetic:320x240", DRISHTI_NAME="gate-3")
+
+    async def both():
+        return await asyncio.gather(collect(camera.ws + "?meta=1", seconds=2), collect(camera.ws, seconds=2))
+
+    extended, plain = asyncio.run(both())
+    info = camera.info()
+    validator = Draft202012Validator(message_schema(meta=True))
+    for r in extended:
+        validator.validate(r.message)
+        meta = r.message["meta"]
+        assert meta["source_index"] == read_index(r.image) == r.message["frame_id"] * 30 // 20 % 300
+        assert (meta["name"], meta["epoch"]) == ("gate-3", info["epoch"])
+        assert (meta["height"], meta["width"]) == r.image.shape[:2] == (240, 320)
+    by_id = {r.message["frame_id"]: r.message for r in plain}
+    common = [r.message for r in extended if r.message["frame_id"] in by_id]
+    assert len(common) >= 30
+    for message in common:  # the same frame, the same six fields; the plain client never sees `meta`
+        assert list(by_id[message["frame_id"]]) == ["source", "version", "frame_id", "timestamp", "fps", "image"]
+        assert {k: v for k, v in message.items() if k != "meta"} == by_id[message["frame_id"]]
+
+
+def test_the_probe_checks_extended_metadata_when_its_url_asks(start_camera):
+    camera = start_camera(DRISHTI_FPS="30", DRISHTI_VIDEO_PATH="synthetic:320x240")
+    report = asyncio.run(run_probe(camera.ws + "?meta=1&fps=10", 1.5))
+    assert report.ok, report.summary()
+    assert 12 <= report.frames <= 16
+
+
+def test_a_bad_meta_value_is_refused_with_1008(start_camera):
+    camera = start_camera(DRISHTI_VIDEO_PATH="synthetic:320x240")
+
+    close = refusal(f"{camera.ws}?meta=yes")
+    assert (close.code, close.reason) == (1008, "meta must be 0 or 1 (1: extended metadata in every message), got 'yes'")
