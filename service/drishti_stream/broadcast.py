@@ -48,7 +48,7 @@ class ClientRate:
         except ValueError:
             fps = 0
         if not 1 <= fps <= camera_fps:
-            raise ValueError(f"fps must be an integer from 1 to {camera_fps} (the camera's rate), got {value[:16]!r}")
+            raise ValueError(f"fps must be an integer from 1 to {camera_fps} (the camera's rate), got {_quoted(value)}")
         return None if fps == camera_fps else cls(fps, camera_fps)
 
     def admits(self, frame_id: int) -> bool:
@@ -201,8 +201,14 @@ def wants_meta(query: Mapping[str, str]) -> bool:
     """Whether a client asked for extended metadata (`?meta=1`). ValueError names the allowed values."""
     value = query.get("meta", "0")
     if value not in ("0", "1"):
-        raise ValueError(f"meta must be 0 or 1 (1: extended metadata in every message), got {value[:16]!r}")
+        raise ValueError(f"meta must be 0 or 1 (1: extended metadata in every message), got {_quoted(value)}")
     return value == "1"
+
+
+def _quoted(value: str, limit: int = 24) -> str:
+    """A client's value, quoted, short and ASCII: it goes back in a close reason, which holds at most 123 bytes."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:
