@@ -504,8 +504,9 @@ async def _owner_as_applied(runtime: Runtime, indices: Indices, key: Key,
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def deployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
                            memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
-    await _repair_drift("Deployment", _deployment_drift, event, body, memo, logger, Indices.of(kwargs))
-    schedule_status(memo.runtime, Indices.of(kwargs), (namespace, labels.get(INSTANCE, "")), logger)
+    indices = Indices.of(kwargs)
+    await _repair_drift("Deployment", _deployment_drift, event, body, memo, logger, indices)
+    schedule_status(memo.runtime, indices, (namespace, labels.get(INSTANCE, "")), logger)
 
 
 @kopf.on.event("services", labels=MANAGED)
