@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,9 @@ from drishti_operator import GROUP, PLURAL, VERSION, crd
 from drishti_operator.render import MANAGED_SELECTOR
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+
+from bench.procstat import cpu_seconds, rss_mb
+from tests.operator_process import OperatorProcess
 
 NAMESPACE = "bench-scale"
 TARGETS = {"all_ready_s": 60.0, "p99_create_to_deployment_s": 5.0, "peak_rss_mb": 200.0, "writes_per_min_at_rest": 0}
@@ -173,66 +175,6 @@ def settled(apps: client.AppsV1Api, expected: int) -> bool:
         and (d.status.updated_replicas or 0) == d.spec.replicas for d in items)
 
 
-# --- the operator --------------------------------------------------------------------------------------------
-
-
-class Operator:
-    def __init__(self, kubeconfig: str, log_file: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.log_file = log_file
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 18000 + os.getpid() % 1000
-
-    def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig,
-               "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator"), str(REPO)])}
-        with self.log_file.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "drishti_operator", "--all-namespaces", "--log-format", "full",
-                 "--liveness", f"http://127.0.0.1:{self.port}/healthz"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        log(f"operator pid {self.proc.pid}, log {self.log_file}")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited; see {self.log_file}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("operator did not become live")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    def peak_rss_mb(self) -> float:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def rss_mb(self) -> float:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-
 # --- observation ---------------------------------------------------------------------------------------------
 
 
@@ -308,7 +250,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    operator = Operator(kubeconfig, work / "operator.log")
+    # the operator's own status delay, as in production (the tests shorten it)
+    operator = OperatorProcess(Path(kubeconfig), work / "operator.log", status_delay=None)
     results: dict[str, Any] = {"cameras": args.cameras}
     try:
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(crd.CRD_FILE))
@@ -326,6 +269,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.2)
 
         operator.start()
+        log(f"operator pid {operator.proc.pid}, log {operator.log}")
         time.sleep(2.0)
         deployments = Watcher(kubeconfig, "list_namespaced_deployment", (NAMESPACE,), MANAGED_SELECTOR)
         services = Watcher(kubeconfig, "list_namespaced_service", (NAMESPACE,), MANAGED_SELECTOR)
@@ -340,7 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
 
         counts_before = request_counts(api)
-        cpu_before = operator.cpu_seconds()
+        cpu_before = cpu_seconds(operator.proc.pid)
         sent: dict[str, float] = {}
         names = [f"cam-{i:03d}" for i in range(args.cameras)]
 
@@ -367,7 +311,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         all_pods_ready = max(pods.first.values(), default=float("nan")) - t0
         time.sleep(3.0)  # the last status writes
         counts_burst = request_counts(api)
-        cpu_burst = operator.cpu_seconds() - cpu_before
+        cpu_burst = cpu_seconds(operator.proc.pid) - cpu_before
         delta = counts_burst - counts_before
         # the benchmark's own requests on cameras: its creates (its one watch is within rounding)
         per_camera = operator_requests(delta, args.cameras) / args.cameras
@@ -400,7 +344,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             watcher.events = 0
             watcher.counting = True
         rest_before = request_counts(api)
-        cpu_rest_before = operator.cpu_seconds()
+        cpu_rest_before = cpu_seconds(operator.proc.pid)
         log(f"at rest for {args.rest}s")
         time.sleep(args.rest)
         rest_delta = request_counts(api) - rest_before
@@ -411,14 +355,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rest_window_s": args.rest,
             "writes_per_min_at_rest": round(writes(rest_delta) * 60 / args.rest, 2),
             "watch_events_per_min_at_rest": round(events_at_rest * 60 / args.rest, 2),
-            "operator_cpu_s_per_min_at_rest": round((operator.cpu_seconds() - cpu_rest_before) * 60 / args.rest, 3),
-            "peak_rss_mb": round(operator.peak_rss_mb(), 1),
-            "rss_mb_at_rest": round(operator.rss_mb(), 1),
+            "operator_cpu_s_per_min_at_rest": round((cpu_seconds(operator.proc.pid) - cpu_rest_before) * 60 / args.rest, 3),
+            "peak_rss_mb": round(rss_mb(operator.proc.pid, "VmHWM"), 1),
+            "rss_mb_at_rest": round(rss_mb(operator.proc.pid), 1),
         })
 
         # restart: every camera resumed, nothing written
         if args.restart:
-            mark = operator.log_file.stat().st_size
+            mark = operator.log.stat().st_size
             restart_before = request_counts(api)
             for watcher in (deployments, services, ready):
                 watcher.events = 0
@@ -429,7 +373,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             deadline = time.time() + 120
             resumed = 0
             while time.time() < deadline:
-                with operator.log_file.open("rb") as handle:
+                with operator.log.open("rb") as handle:
                     handle.seek(mark)
                     resumed = handle.read().decode(errors="replace").count("reconciled (")
                 if resumed >= args.cameras:

@@ -25,18 +25,11 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (user, system, irq, softirq: loopback TCP work lands there)."""
-    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+from bench.procstat import cpu_seconds, machine_busy_seconds, rss_mb
+from tests.ports import free_port
 
 
 def skipped_frames(port: int) -> float:
@@ -44,19 +37,6 @@ def skipped_frames(port: int) -> float:
         if line.startswith("drishti_frames_skipped_total "):
             return float(line.split()[-1])
     return 0.0
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_camera(port: int) -> subprocess.Popen:

@@ -19,15 +19,17 @@ class OperatorProcess:
     """`python -m drishti_operator` in a subprocess, its log in a file, started once its liveness endpoint answers.
 
     It is configured by `env` and `args` alone: the test session's own DRISHTI_*, OTEL_* and KUBERNETES_*
-    variables do not reach it. Liveness listens on a free loopback port, whatever `env` says.
+    variables do not reach it. Liveness listens on a free loopback port, whatever `env` says. Status is
+    written `status_delay` seconds after a child's event (None: the operator's own default), short for tests.
     """
 
     def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ("--all-namespaces",)) -> None:
+                 args: tuple[str, ...] = ("--all-namespaces",), status_delay: float | None = 0.1) -> None:
         self.kubeconfig = kubeconfig
         self.log = log
         self.env = env or {}
         self.args = args
+        self.status_delay = status_delay
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = free_port()
         self.starts = 0
@@ -41,7 +43,7 @@ class OperatorProcess:
         """
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {item["name"]: item.get("value", "") for item in container.get("env", [])}
-        return cls(kubeconfig, log, {**env, "DRISHTI_OPERATOR_STATUS_DELAY": "0.1"}, args=())
+        return cls(kubeconfig, log, env, args=())
 
     @property
     def running(self) -> bool:
@@ -53,9 +55,10 @@ class OperatorProcess:
         env.update({
             "KUBECONFIG": str(self.kubeconfig),
             "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator"), str(REPO)]),
-            "DRISHTI_OPERATOR_STATUS_DELAY": "0.1",
             **self.env,
         })
+        if self.status_delay is not None:
+            env["DRISHTI_OPERATOR_STATUS_DELAY"] = str(self.status_delay)
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"\n===== start #{self.starts} =====\n".encode())
