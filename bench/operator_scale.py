@@ -47,6 +47,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from bench.procstat import cpu_seconds, rss_mb
+from hack.cluster.testing import wait_until
 from tests.operator_process import OperatorProcess
 
 NAMESPACE = "bench-scale"
@@ -262,11 +263,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        deadline = time.monotonic() + 30
-        while not any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(NAMESPACE).items):
-            if time.monotonic() > deadline:
-                raise RuntimeError("no default service account")
-            time.sleep(0.2)
+        wait_until(lambda: any(sa.metadata.name == "default"
+                               for sa in core.list_namespaced_service_account(NAMESPACE).items),
+                   30, what=f"the default ServiceAccount of {NAMESPACE}")
 
         operator.start()
         log(f"operator pid {operator.proc.pid}, log {operator.log}")

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,8 +134,9 @@ def tool(name: str) -> Path:
     return build.ensure_built(only=(name,)) / name
 
 
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy; return that, or raise TimeoutError with ``what``."""
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str | Callable[[], str] = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that, or raise TimeoutError with ``what``
+    (a callable is asked only then, so the message can show the state at the timeout: a log, what is left)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -142,7 +144,8 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: st
         if last:
             return last
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+    described = what() if callable(what) else what
+    raise TimeoutError(f"timed out after {timeout}s waiting for {described} (last value: {last!r})")
 
 
 def token_kubeconfig(admin_kubeconfig: str | Path, token: str, user: str, path: Path) -> Path:

@@ -43,10 +43,7 @@ class Release:
         self.installed = False
 
     def helm_run(self, *args: str, timeout: float = 180) -> str:
-        t0 = time.monotonic()
-        out = run([self.helm, *args, "--namespace", self.namespace], env=self.env, timeout=timeout).stdout
-        print(f"TIMING helm {args[0]}: {time.monotonic() - t0:.1f}s")
-        return out
+        return run([self.helm, *args, "--namespace", self.namespace], env=self.env, timeout=timeout).stdout
 
     def install(self, values: dict[str, Any] | None = None, *flags: str) -> str:
         if values is not None:
@@ -128,11 +125,8 @@ def release_objects(api: client.ApiClient, rel: Release) -> list[str]:
 
 
 def wait_release_gone(api: client.ApiClient, rel: Release, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while left := release_objects(api, rel):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"left behind by helm uninstall after {timeout}s: {left}")
-        time.sleep(0.5)
+    wait_until(lambda: not release_objects(api, rel), timeout, 0.5,
+               what=lambda: f"helm uninstall to leave nothing behind; left: {release_objects(api, rel)}")
 
 
 def assert_installed(api: client.ApiClient, rel: Release, kubectl: Path) -> None:

@@ -13,6 +13,7 @@ import cv2
 import httpx
 from drishti_stream.sources.synthetic import SyntheticSource
 
+from hack.cluster.testing import wait_until
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,17 +63,15 @@ class Camera:
         return camera
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"camera exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.http}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"camera not ready after {timeout}s:\n{self.output()}")
+        wait_until(self._ready, timeout, 0.1, what=lambda: f"camera /ready:\n{self.output()}")
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"camera exited with {self.process.returncode}:\n{self.output()}")
+        try:
+            return httpx.get(f"{self.http}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def info(self) -> dict:
         return httpx.get(self.http + "/", timeout=5).json()

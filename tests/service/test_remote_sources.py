@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from drishti_stream.sources.synthetic import read_index
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
+from hack.cluster.testing import wait_until
 from tests.ports import free_port
 from tests.service.camera import collect, run_camera_once
 
@@ -37,14 +37,15 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                 "--default-bucket", BUCKET], cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     host = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
+
+    def serving() -> bool:
+        assert process.poll() is None, f"the GCS emulator exited with {process.returncode}"
         try:
-            httpx.get(f"{host}/storage/v1/b", timeout=1)
-            break
+            return httpx.get(f"{host}/storage/v1/b", timeout=1) is not None
         except httpx.HTTPError:
-            assert time.monotonic() < deadline and process.poll() is None, "GCS emulator did not start"
-            time.sleep(0.1)
+            return False
+
+    wait_until(serving, 20, 0.1, what="the GCS emulator")
     yield host
     process.terminate()
     process.wait(10)
