@@ -50,6 +50,19 @@ cluster-status: install ## Show the running control plane: components, memory, K
 	$(PY) -m hack.cluster status
 # --- end cluster ---
 
+# --- kind (real nodes) ---
+.PHONY: kind-build kind-up kind-down
+
+kind-build: install ## Build (or reuse) the offline kind node image drishti/kind-node (hack/kind/README.md)
+	$(PY) -m hack.kind build
+
+kind-up: install ## A kind cluster "drishti" on real nodes, offline, with drishti/{stream,operator}:dev loaded (context kind-drishti)
+	$(PY) -m hack.kind up
+
+kind-down: install ## Delete the kind cluster made by kind-up
+	$(PY) -m hack.kind down
+# --- end kind ---
+
 # --- delivery ---
 .PHONY: manifests delivery-tools
 

@@ -101,8 +101,9 @@ def _write_module(directory: Path, name: str, go: str, requires: dict[str, str],
     (directory / "go.mod").write_text("\n".join(lines) + "\n")
 
 
-def build_kubernetes(work: Path, out: Path) -> None:
-    """kube-apiserver, kube-controller-manager, kube-scheduler from k8s.io/kubernetes, one `go build`."""
+def build_kubernetes(work: Path, out: Path, commands: tuple[str, ...] = KUBE_COMMANDS) -> None:
+    """``commands`` (by default kube-apiserver, kube-controller-manager, kube-scheduler) from k8s.io/kubernetes,
+    one `go build`. hack/kind builds kubeadm, kubelet and kube-proxy with it too."""
     mod = work / "kubernetes"
     staging = {f"k8s.io/{m}": STAGING_VERSION for m in STAGING_MODULES}
     _write_module(mod, "drishti.local/k8sbuild", "1.25.0",
@@ -121,7 +122,7 @@ def build_kubernetes(work: Path, out: Path) -> None:
     env = _go_env()
     _run(["go", "mod", "download", "k8s.io/kubernetes"], mod, env)
     _run(["go", "build", "-trimpath", "-tags", "providerless", "-ldflags", " ".join(ldflags),
-          "-o", str(out) + "/", *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS)], mod, env)
+          "-o", str(out) + "/", *(f"k8s.io/kubernetes/cmd/{c}" for c in commands)], mod, env)
 
 
 def build_etcd(work: Path, out: Path) -> None:

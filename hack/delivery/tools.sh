@@ -4,6 +4,7 @@
 #   hack/delivery/tools.sh skaffold           # prints .../skaffold
 #   hack/delivery/tools.sh compose            # prints .../docker-compose, and makes `docker compose` find it
 #   hack/delivery/tools.sh helm3 kind         # helm 3 (skaffold's helm deployer needs it), kind
+#   hack/delivery/tools.sh coredns            # CoreDNS, for the offline kind node (hack/kind)
 #   hack/delivery/tools.sh                    # all of them, one path per line
 #   hack/delivery/tools.sh --path skaffold    # print the cached path if built, exit 1 otherwise (never builds)
 #
@@ -18,6 +19,7 @@ SKAFFOLD_VERSION=v2.16.1   # the newest release the Go module proxy serves here;
 COMPOSE_VERSION=v2.40.3    # Docker Compose v2 CLI plugin (Debian bookworm ships only compose v1)
 HELM3_VERSION=v3.20.2      # skaffold v2.16 drives helm 3 only (`helm version --client`, executable post-renderers)
 KIND_VERSION=v0.31.0
+COREDNS_VERSION=v1.13.1    # the CoreDNS kubeadm v1.35 deploys (hack/kind bakes it into the offline kind node)
 RECIPE=r1
 
 CACHE="${DRISHTI_CACHE_DIR:-$HOME/.cache/drishti}/tools"
@@ -30,7 +32,8 @@ module_of() {
         compose) echo "github.com/docker/compose/v2 $COMPOSE_VERSION ./cmd docker-compose" ;;
         helm3) echo "helm.sh/helm/v3 $HELM3_VERSION ./cmd/helm helm" ;;
         kind) echo "sigs.k8s.io/kind $KIND_VERSION . kind" ;;
-        *) say "unknown tool: $1 (known: skaffold, compose, helm3, kind)"; exit 2 ;;
+        coredns) echo "github.com/coredns/coredns $COREDNS_VERSION . coredns" ;;
+        *) say "unknown tool: $1 (known: skaffold, compose, helm3, kind, coredns)"; exit 2 ;;
     esac
 }
 
@@ -45,6 +48,7 @@ ldflags_of() {
                 "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
                 "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" ;;
         kind) echo "-s -w" ;;
+        coredns) echo "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version" ;;
     esac
 }
 
@@ -124,15 +128,15 @@ tools=()
 for arg in "$@"; do
     case "$arg" in
         --path) only_path=1 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) tools+=("$arg") ;;
     esac
 done
 [[ ${#tools[@]} -gt 0 ]] || tools=(skaffold compose helm3 kind)
 for tool in "${tools[@]}"; do
     case "$tool" in
-        skaffold | compose | helm3 | kind) ;;
-        *) say "unknown tool: $tool (known: skaffold, compose, helm3, kind)"; exit 2 ;;
+        skaffold | compose | helm3 | kind | coredns) ;;
+        *) say "unknown tool: $tool (known: skaffold, compose, helm3, kind, coredns)"; exit 2 ;;
     esac
 done
 

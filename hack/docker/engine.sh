@@ -17,8 +17,14 @@
 #   bridge          docker0 if a bridge link can be created, else --bridge=none (then run containers with
 #                   --network host and build with --network host or none).
 # On the sandbox this was written on (Firecracker VM, kernel 6.18 with overlay, bridge, veth, nf_tables and
-# iptables built in, no loadable modules, hybrid cgroup v1, root with all capabilities) every probe passed:
-# overlay2 + iptables (nft backend) + docker0 bridge, i.e. no special flags. See hack/docker/README.md.
+# iptables built in, no loadable modules, hybrid cgroup v1) every probe passed: overlay2 + iptables (nft backend) +
+# docker0 bridge. See hack/docker/README.md.
+#
+# One more flag where the kernel withholds a capability: when CAP_SYS_RESOURCE is missing from the bounding set
+# (a Firecracker VM here), Docker 20.10 cannot start any --privileged container (kind's nodes) nor `docker exec`
+# into one. Then runc-shim.sh, copied to $DRISHTI_CACHE_DIR/docker/drishti-runc, becomes the default runtime
+# (--add-runtime drishti-runc=... --default-runtime drishti-runc). A daemon this script started earlier without
+# it is restarted with it; someone else's daemon is left alone, with a warning.
 #
 # Environment:
 #   DRISHTI_CACHE_DIR       cache root (default ~/.cache/drishti); the daemon log and chosen flags go to docker/
@@ -31,11 +37,36 @@ STATE_DIR="$CACHE_DIR/docker"
 LOG="$STATE_DIR/dockerd.log"
 WAIT="${DRISHTI_DOCKERD_WAIT:-60}"
 
+SHIM="$STATE_DIR/drishti-runc"
+
 log() { printf 'engine: %s\n' "$*" >&2; }
 
+# CAP_SYS_RESOURCE is capability 24.
+lacks_sys_resource() { (( ((16#$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)) >> 24 & 1) == 0 )); }
+default_runtime() { docker info --format '{{.DefaultRuntime}}' 2>/dev/null; }
+ready_line() { docker info --format '{{.ServerVersion}}, storage {{.Driver}}, runtime {{.DefaultRuntime}}' 2>/dev/null; }
+
+# Atomically, so that a runc call in flight never finds the file half written.
+install_shim() {
+  mkdir -p "$STATE_DIR"
+  cp "$(dirname "$0")/runc-shim.sh" "$SHIM.new" && chmod 0755 "$SHIM.new" && mv "$SHIM.new" "$SHIM"
+}
+if lacks_sys_resource; then install_shim; fi
+
 if docker info >/dev/null 2>&1; then
-  log "Docker Engine is ready ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}' 2>/dev/null))"
-  exit 0
+  if ! lacks_sys_resource || [ "$(default_runtime)" = drishti-runc ]; then
+    log "Docker Engine is ready ($(ready_line))"
+    exit 0
+  fi
+  pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
+  if [ ! -f "$STATE_DIR/dockerd.flags" ] || [ -z "$pid" ] || ! grep -qx "$pid" "$STATE_DIR/dockerd.pid" 2>/dev/null; then
+    log "warning: this kernel withholds CAP_SYS_RESOURCE and the running dockerd (not started by engine.sh) does" \
+      "not use hack/docker/runc-shim.sh: privileged containers (kind nodes) will fail to start"
+    exit 0
+  fi
+  log "restarting the dockerd engine.sh started (pid $pid), to make runc-shim.sh its default runtime"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 fi
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -53,7 +84,7 @@ install_engine() {
   as_root apt-get update -q || rc=$?
   if [ "$rc" -eq 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      docker.io containerd runc tini iptables ca-certificates xz-utils || rc=$?
+      docker.io containerd runc tini iptables ca-certificates xz-utils jq || rc=$?
   fi
   if [ -n "$created_policy" ]; then as_root rm -f "$policy"; fi
   return "$rc"
@@ -109,7 +140,7 @@ wait_ready() {
 
 # --- main -------------------------------------------------------------------------------------------------------
 
-if ! command -v dockerd >/dev/null 2>&1; then
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
   install_engine
 fi
 
@@ -119,6 +150,9 @@ if ! dockerd_running; then
     flags="$DRISHTI_DOCKERD_FLAGS"
   else
     flags="$(probe_storage) $(probe_network)"
+  fi
+  if lacks_sys_resource; then
+    flags="$flags --add-runtime drishti-runc=$SHIM --default-runtime drishti-runc"
   fi
   read -r -d '' -a flag_list <<<"$flags" || true
   echo "${flag_list[*]}" >"$STATE_DIR/dockerd.flags"
@@ -146,4 +180,5 @@ if ! wait_ready; then
   tail -n 30 "$LOG" >&2 || true
   exit 1
 fi
-log "Docker Engine is ready ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}' 2>/dev/null))"
+cat /var/run/docker.pid >"$STATE_DIR/dockerd.pid" 2>/dev/null || true
+log "Docker Engine is ready ($(ready_line))"

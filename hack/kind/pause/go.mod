@@ -1,0 +1,3 @@
+module drishti.local/pause
+
+go 1.25

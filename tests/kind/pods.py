@@ -1,0 +1,37 @@
+"""One-shot pods on the kind cluster: run a command in an image, wait for it to end, return its exit code and log."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class PodResult:
+    exit_code: int
+    log: str
+    reason: str
+
+
+def run_pod(kubectl: Callable, namespace: str, name: str, image: str, command: list[str],
+            env: dict[str, str] | None = None, timeout: float = 120) -> PodResult:
+    """Run ``command`` in a new pod (restartPolicy Never) and wait for it to end; the pod is deleted afterwards."""
+    env_args = [f"--env={key}={value}" for key, value in (env or {}).items()]
+    kubectl("-n", namespace, "run", name, f"--image={image}", "--restart=Never", "--image-pull-policy=IfNotPresent",
+            *env_args, "--command", "--", *command)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            pod = json.loads(kubectl("-n", namespace, "get", "pod", name, "-o", "json").stdout)
+            states = [s.get("state", {}) for s in pod.get("status", {}).get("containerStatuses", [])]
+            if states and "terminated" in states[0]:
+                terminated = states[0]["terminated"]
+                log = kubectl("-n", namespace, "logs", name, check=False).stdout
+                return PodResult(terminated["exitCode"], log, terminated.get("reason", ""))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pod {namespace}/{name} still running after {timeout}s: {pod.get('status')}")
+            time.sleep(1)
+    finally:
+        kubectl("-n", namespace, "delete", "pod", name, "--wait=false", check=False)
