@@ -66,7 +66,8 @@ kind-down: install ## Delete the kind cluster made by kind-up
 # --- delivery ---
 .PHONY: manifests delivery-tools
 
-manifests: install ## Regenerate the chart's derived files (CRD, RBAC, values schema, version) and manifests/ from their sources
+manifests: install ## Regenerate the CRD (the operator's and the chart's), RBAC copy, values schema, version and manifests/ from their sources
+	PYTHONPATH=service:operator $(PY) -m drishti_operator.crd -o operator/drishti_operator/crd.yaml
 	PYTHONPATH=service:operator $(PY) -m hack.delivery
 
 delivery-tools: ## Build (or reuse) skaffold, helm 3, kind and the `docker compose` plugin from the Go module proxy (cached in ~/.cache/drishti/tools)

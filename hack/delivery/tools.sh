@@ -4,7 +4,7 @@
 #   hack/delivery/tools.sh skaffold           # prints .../skaffold
 #   hack/delivery/tools.sh compose            # prints .../docker-compose, and makes `docker compose` find it
 #   hack/delivery/tools.sh helm3 kind         # helm 3 (skaffold's helm deployer needs it), kind
-#   hack/delivery/tools.sh coredns            # CoreDNS, for the offline kind node (hack/kind)
+#   hack/delivery/tools.sh coredns jaeger     # CoreDNS for the offline kind node, Jaeger v2 for its trace tests
 #   hack/delivery/tools.sh                    # all of them, one path per line
 #   hack/delivery/tools.sh --path skaffold    # print the cached path if built, exit 1 otherwise (never builds)
 #
@@ -20,6 +20,7 @@ COMPOSE_VERSION=v2.40.3    # Docker Compose v2 CLI plugin (Debian bookworm ships
 HELM3_VERSION=v3.20.2      # skaffold v2.16 drives helm 3 only (`helm version --client`, executable post-renderers)
 KIND_VERSION=v0.31.0
 COREDNS_VERSION=v1.13.1    # the CoreDNS kubeadm v1.35 deploys (hack/kind bakes it into the offline kind node)
+JAEGER_VERSION=v1.76.0     # its cmd/jaeger is Jaeger v2: a trace backend for the kind tests (OTLP in, query API out)
 RECIPE=r1
 
 CACHE="${DRISHTI_CACHE_DIR:-$HOME/.cache/drishti}/tools"
@@ -33,7 +34,8 @@ module_of() {
         helm3) echo "helm.sh/helm/v3 $HELM3_VERSION ./cmd/helm helm" ;;
         kind) echo "sigs.k8s.io/kind $KIND_VERSION . kind" ;;
         coredns) echo "github.com/coredns/coredns $COREDNS_VERSION . coredns" ;;
-        *) say "unknown tool: $1 (known: skaffold, compose, helm3, kind, coredns)"; exit 2 ;;
+        jaeger) echo "github.com/jaegertracing/jaeger $JAEGER_VERSION ./cmd/jaeger jaeger" ;;
+        *) say "unknown tool: $1 (known: skaffold, compose, helm3, kind, coredns, jaeger)"; exit 2 ;;
     esac
 }
 
@@ -49,6 +51,7 @@ ldflags_of() {
                 "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" ;;
         kind) echo "-s -w" ;;
         coredns) echo "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version" ;;
+        jaeger) echo "-s -w" ;;
     esac
 }
 
@@ -135,8 +138,8 @@ done
 [[ ${#tools[@]} -gt 0 ]] || tools=(skaffold compose helm3 kind)
 for tool in "${tools[@]}"; do
     case "$tool" in
-        skaffold | compose | helm3 | kind | coredns) ;;
-        *) say "unknown tool: $tool (known: skaffold, compose, helm3, kind, coredns)"; exit 2 ;;
+        skaffold | compose | helm3 | kind | coredns | jaeger) ;;
+        *) say "unknown tool: $tool (known: skaffold, compose, helm3, kind, coredns, jaeger)"; exit 2 ;;
     esac
 done
 

@@ -1,1 +1,2 @@
-"""A real Kubernetes node, offline: the kind node image built here and the cluster made from it (README.md)."""
+"""A real Kubernetes node, offline: the kind node image built here and the cluster made from it
+(README.md)."""

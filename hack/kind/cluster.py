@@ -1,15 +1,17 @@
-"""A kind cluster on the offline node image: create it, wait until it serves, load the project's images, delete it.
+"""A kind cluster on the offline node image: create it, wait until it serves, load the project's images,
+delete it.
 
     up("drishti")                      # idempotent: reuses a running cluster of that name
     down("drishti")
     diagnose("drishti", kubeconfig)    # what explains a failure: kubelet and containerd logs, pods, events
 
-kind writes the cluster's context (``kind-<name>``) into ``kubeconfig`` when one is given, else into the user's
-default kubeconfig, as ``kind create cluster`` does.
+kind writes the cluster's context (``kind-<name>``) into ``kubeconfig`` when one is given, else into the
+user's default kubeconfig, as ``kind create cluster`` does.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -50,7 +52,8 @@ def node_container(name: str) -> str:
     return f"{name}-control-plane"
 
 
-def _kubectl(kubeconfig: Path | None, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _kubectl(kubeconfig: Path | None, name: str, *args: str,
+             check: bool = True) -> subprocess.CompletedProcess:
     cmd = [kubectl_bin(), *_kubeconfig_args(kubeconfig), "--context", f"kind-{name}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
@@ -78,11 +81,12 @@ def up(name: str = "drishti", kubeconfig: Path | None = None, with_images: bool 
     kind = kind_bin()
     if exists(name):
         log(f"cluster {name} exists; reusing it")
-        subprocess.run([kind, "export", "kubeconfig", "--name", name, *_kubeconfig_args(kubeconfig)], check=True)
+        subprocess.run([kind, "export", "kubeconfig", "--name", name, *_kubeconfig_args(kubeconfig)],
+                       check=True)
     else:
         t0 = time.monotonic()
-        subprocess.run([kind, "create", "cluster", "--name", name, "--config", str(CONFIG), "--image", node_image,
-                        *_kubeconfig_args(kubeconfig)], check=True)
+        subprocess.run([kind, "create", "cluster", "--name", name, "--config", str(CONFIG),
+                        "--image", node_image, *_kubeconfig_args(kubeconfig)], check=True)
         log(f"kind create cluster: {time.monotonic() - t0:.0f}s")
     t0 = time.monotonic()
     wait_ready(name, kubeconfig)
@@ -94,7 +98,8 @@ def up(name: str = "drishti", kubeconfig: Path | None = None, with_images: bool 
 
 
 def down(name: str = "drishti", kubeconfig: Path | None = None) -> None:
-    subprocess.run([kind_bin(), "delete", "cluster", "--name", name, *_kubeconfig_args(kubeconfig)], check=True)
+    subprocess.run([kind_bin(), "delete", "cluster", "--name", name, *_kubeconfig_args(kubeconfig)],
+                   check=True)
 
 
 def _tail(cmd: list[str], lines: int) -> str:
@@ -102,8 +107,19 @@ def _tail(cmd: list[str], lines: int) -> str:
     return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
 
 
+def _unready_pods(kubectl: list[str], scope: list[str]) -> list[tuple[str, str]]:
+    listed = subprocess.run([*kubectl, "get", "pods", *scope, "-o", "json"], capture_output=True, text=True,
+                            check=False)
+    if listed.returncode != 0:
+        return []
+    pods = json.loads(listed.stdout)["items"]
+    return [(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in pods
+            if not all(s.get("ready") for s in pod.get("status", {}).get("containerStatuses") or [{}])]
+
+
 def diagnose(name: str, kubeconfig: Path | None, namespace: str | None = None, lines: int = 40) -> str:
-    """What explains a failure on the node: the kubelet's and containerd's logs, the pods and their events."""
+    """What explains a failure on the node: the kubelet's and containerd's logs, the pods, their events, and
+    the logs of the pods that are not ready."""
     node = node_container(name)
     scope = ["-n", namespace] if namespace else ["-A"]
     kubectl = [kubectl_bin(), *_kubeconfig_args(kubeconfig), "--context", f"kind-{name}"]
@@ -113,4 +129,8 @@ def diagnose(name: str, kubeconfig: Path | None, namespace: str | None = None, l
         "pods": [*kubectl, "get", "pods", *scope, "-o", "wide"],
         "events": [*kubectl, "get", "events", *scope, "--sort-by=.lastTimestamp"],
     }
-    return "\n".join(f"--- {title} (last {lines} lines) ---\n{_tail(cmd, lines)}" for title, cmd in sections.items())
+    for pod_namespace, pod in _unready_pods(kubectl, scope)[:5]:
+        sections[f"logs of {pod_namespace}/{pod}"] = [*kubectl, "logs", "-n", pod_namespace, pod,
+                                                      "--all-containers", "--tail", str(lines)]
+    return "\n".join(f"--- {title} (last {lines} lines) ---\n{_tail(cmd, lines)}"
+                     for title, cmd in sections.items())

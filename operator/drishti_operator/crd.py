@@ -182,6 +182,17 @@ def spec_schema() -> dict[str, Any]:
                             "description": "A sub-directory of the claim to mount instead of its root."},
             },
         },
+        "tracing": {
+            "type": "object",
+            "description": "OpenTelemetry traces of the camera (a span per frame produced, with its id).",
+            "properties": {
+                "otlpEndpoint": {
+                    "type": "string", "maxLength": 2048, "pattern": r"^https?://[^\s/]+(/\S*)?$",
+                    "description": "OTLP/HTTP endpoint the camera exports its spans to "
+                                   "(OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://jaeger.tracing.svc:4318.",
+                },
+            },
+        },
         "gcsCredentials": {
             "type": "object",
             "description": "A Secret holding a Google service-account key, for a gs:// source "

@@ -41,6 +41,9 @@ class InvalidSpec(ValueError):
     """A spec the camera would refuse: reported in the status, never retried until the spec changes."""
 
 
+# Seconds a terminating pod keeps serving before SIGTERM (see the container's preStop hook).
+PRE_STOP_SECONDS = 3
+
 def selector_labels(name: str) -> dict[str, str]:
     """The labels that select a camera's pods; they never change for the life of the camera."""
     return {"app.kubernetes.io/name": "drishti-stream", "app.kubernetes.io/instance": name}
@@ -129,7 +132,8 @@ def camera_settings(camera: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def camera_env(camera: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The DRISHTI_* environment of a camera pod, in the settings model's order; unset settings are omitted."""
+    """The DRISHTI_* environment of a camera pod, in the settings model's order (unset settings are omitted), then
+    the standard variables of its Google credentials and its trace exporter, when the spec names them."""
     values = {**camera_settings(camera), **FIXED_ENV}
     env = [{"name": env_name(field), "value": _env_value(values[field])}
            for field in Settings.model_fields if field in values]
@@ -137,6 +141,9 @@ def camera_env(camera: Mapping[str, Any]) -> list[dict[str, str]]:
     if gcs:
         env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS",
                     "value": posixpath.join(GCS_DIR, gcs.get("key", "key.json"))})
+    otlp = (camera.get("spec", {}).get("tracing") or {}).get("otlpEndpoint")
+    if otlp:
+        env.append({"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": otlp})
     return env
 
 
@@ -193,6 +200,11 @@ def pod_template(camera: Mapping[str, Any], *, default_image: str = DEFAULT_IMAG
         "livenessProbe": {"httpGet": {"path": "/health", "port": PORT_NAME},
                           "initialDelaySeconds": 5, "periodSeconds": 10, "failureThreshold": 3},
         "resources": _resources(spec),
+        # the camera writes why it could not start to /dev/termination-log; anything else that kills it, the log's end
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        # A pod being replaced keeps serving while kube-proxy and the endpoints learn that it is going; then SIGTERM
+        # closes its clients with 1001 and they reconnect, through the Service, to a pod that is Ready.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -208,7 +220,7 @@ def pod_template(camera: Mapping[str, Any], *, default_image: str = DEFAULT_IMAG
         "spec": {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
-            "terminationGracePeriodSeconds": 10,
+            "terminationGracePeriodSeconds": PRE_STOP_SECONDS + 10,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": RUN_AS,

@@ -70,12 +70,16 @@ def pod_problem(body: Mapping[str, Any]) -> tuple[str, str] | None:
     for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
         waiting = (container.get("state") or {}).get("waiting") or {}
         reason = waiting.get("reason")
+        terminated = (container.get("lastState") or {}).get("terminated") or {}
+        # before the waiting reason: a container killed for memory again and again is also in CrashLoopBackOff
+        if terminated.get("reason") == "OOMKilled" and not container.get("ready"):
+            return "OOMKilled", f"container {container.get('name')} ran out of memory; raise resources.limits"
+        if reason == "CrashLoopBackOff" and (said := (terminated.get("message") or "").strip()):
+            # the container's own last words (the camera writes its one-line reason there)
+            return reason, f"container {container.get('name')} exited with {terminated.get('exitCode')}: {said}"
         if reason in WAITING_PROBLEMS:
             message = waiting.get("message") or reason
             return reason, f"container {container.get('name')}: {message}"
-        terminated = (container.get("lastState") or {}).get("terminated") or {}
-        if terminated.get("reason") == "OOMKilled" and not container.get("ready"):
-            return "OOMKilled", f"container {container.get('name')} ran out of memory; raise resources.limits"
     return None
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -17,6 +18,19 @@ log = logging.getLogger("drishti_stream")
 # OpenCV and FFmpeg print their own warnings for a bad video; the camera reports it in one line instead.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+# Where Kubernetes looks for why a container ended (the pod's default terminationMessagePath); the kubelet creates
+# it, so it exists only in a pod.
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def fail(reason: str) -> int:
+    """Ends a camera that cannot start: one line on stderr, and as the container's termination message."""
+    line = f"drishti-stream: {reason}"
+    print(line, file=sys.stderr)
+    if TERMINATION_LOG.exists():
+        TERMINATION_LOG.write_text(line + "\n")
+    return 2
 
 
 def serve() -> int:
@@ -33,15 +47,13 @@ def serve() -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"drishti-stream: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     configure_logging(settings.log_level, settings.log_format)
     otel.configure(settings.name, __version__)
     try:
-        source = open_source(settings.video_path, settings.cache_dir)
+        source = open_source(settings.video_path, settings.cache_dir, settings.gcs_endpoint)
     except SourceError as exc:
-        print(f"drishti-stream: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     camera = Camera(settings, source)
     message_bytes = camera.check_message_size()
     log.info("camera %s: %s %dx%d at %d fps (native %.3f), %d frames, loop=%s, epoch=%.3f, ~%d bytes/frame",

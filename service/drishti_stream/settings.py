@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     video_path: str = setting(
         "synthetic", "video.path",
         "Video to replay: a file path, gs://bucket/object, http(s)://..., or synthetic[:WxH].", min_length=1)
+    gcs_endpoint: str | None = setting(
+        None, "video.gcs_endpoint",
+        "Endpoint of the Cloud Storage API for gs:// videos, e.g. an emulator's http://host:port (asked "
+        "without credentials); unset = Google's.",
+        pattern=r"^https?://[^\s/]+", max_length=2048)
     fps: int | None = setting(None, "video.fps", "Output frame rate; unset = the source's native rate.",
                               ge=1, le=120)
     loop: bool = setting(True, "video.loop", "Loop at the end of the video; false repeats the last frame.")
@@ -187,6 +192,8 @@ def allowed_values(field: str) -> str:
             return kind
         if option.get("type") == "boolean":
             return "true or false"
+        if "pattern" in option:
+            return f"text matching {option['pattern']}"
     return info.description or "a valid value"
 
 

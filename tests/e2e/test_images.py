@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from hack.cluster.testing import wait_until
+from tests import readme
 from tests.chart.tools import (
     REPO,
     container_env,
@@ -253,21 +254,7 @@ def test_manifests_images_build_with_the_readme_tags(images) -> None:
 
 
 # The README's in-cluster consumer (section "Consuming a camera"): the camera's Service URL from the environment.
-IN_CLUSTER_CONSUMER = '''\
-import asyncio, base64, json, os
-import websockets
-
-URL = os.environ.get("CAMERA_URL", "ws://lobby.drishti-system.svc:8000/ws/stream")
-
-async def main():
-    async with websockets.connect(URL) as ws:
-        async for raw in ws:
-            frame = json.loads(raw)
-            jpeg = base64.b64decode(frame["image"])
-            print(frame["frame_id"], frame["timestamp"], len(jpeg), flush=True)
-
-asyncio.run(main())
-'''
+(IN_CLUSTER_CONSUMER,) = readme.code_blocks("Consuming a camera in the cluster", "python")
 
 
 def test_in_cluster_consumer_example(images, containers) -> None:

@@ -3,6 +3,9 @@
     kind_cluster   session   KindCluster: the cluster ``drishti``, created for the session by the README's
                              `make kind-up` and deleted by its `make kind-down` (commands read from the README)
     kubectl        session   callable: kubectl against it, returning the completed process
+    operator       module    str: the namespace of the chart's operator (cluster scope), installed for the module
+    namespace      function  str: a fresh namespace for the test's cameras
+    skaffold_bin, helm3_bin  the dev loop's tools (tests/e2e/conftest.py)
     kind_env       session   dict: os.environ with KUBECONFIG (the session's own file) and PATH holding kubectl,
                              helm and kind, as the README's commands expect them
 
@@ -28,8 +31,11 @@ import pytest
 from hack.cluster import testing
 from hack.kind import cluster, images
 from tests import readme
+from tests.chart.tools import CHART
+from tests.e2e.conftest import helm3_bin, skaffold_bin  # noqa: F401  (the dev loop's tools, as fixtures here)
 
 NAME = "drishti"
+TESTS_OPERATOR_NAMESPACE = "drishti-tests"
 KIND_DOOR = readme.commands(readme.code_blocks("A cluster on real nodes: kind")[0])
 (KIND_UP,) = [c for c in KIND_DOOR if c.startswith("make kind-up")]
 (KIND_DOWN,) = [c for c in KIND_DOOR if c.startswith("make kind-down")]
@@ -50,6 +56,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "kind_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kind)
+    # the node restart disturbs every pod: after everything else
+    items.sort(key=lambda item: item.path.name == "test_node_restart.py")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -59,11 +67,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     capture = session.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        print("\n[kind] building (or finding up to date) the kind node image, kind and the project's images", flush=True)
+        print("\n[kind] building (or finding up to date) the kind node image, kind, the project's images and the "
+              "trace backend", flush=True)
         try:
             images.ensure_node_image()
             cluster.kind_bin()
             subprocess.run([str(cluster.BUILD_IMAGES_SH)], stdout=subprocess.DEVNULL, check=True)
+            if any("jaeger" in getattr(item, "fixturenames", ()) for item in session.items):
+                subprocess.run([str(images.TOOLS_SH), "jaeger"], stdout=subprocess.DEVNULL, check=True)
         except (subprocess.CalledProcessError, OSError) as exc:  # the kind tests then fail on the fixture
             print(f"[kind] {exc}", flush=True)
 
@@ -130,3 +141,28 @@ def kubectl(kind_env: dict[str, str]) -> Callable[..., subprocess.CompletedProce
         return result
 
     return run
+
+
+@pytest.fixture(scope="module")
+def operator(kind_cluster, kind_env, kubectl) -> Iterator[str]:
+    """The chart's operator (cluster scope), installed for one module's cameras and uninstalled after it; yields
+    its namespace."""
+    subprocess.run(["helm", "install", "tests", str(CHART), "-n", TESTS_OPERATOR_NAMESPACE, "--create-namespace",
+                    "--set", "operator.image.tag=dev", "--set", "camera.image.tag=dev", "--wait", "--timeout=3m"],
+                   env=kind_env, check=True, capture_output=True, timeout=240)
+    try:
+        yield TESTS_OPERATOR_NAMESPACE
+    finally:
+        subprocess.run(["helm", "uninstall", "tests", "-n", TESTS_OPERATOR_NAMESPACE, "--wait"], env=kind_env,
+                       check=False, capture_output=True, timeout=180)
+        kubectl("delete", "namespace", TESTS_OPERATOR_NAMESPACE, "--wait=true", check=False, timeout=180)
+
+
+@pytest.fixture
+def namespace(kind_cluster, kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"t-{request.node.name[5:30].replace('_', '-').rstrip('-')}"
+    kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -15,12 +15,16 @@ class PodResult:
     reason: str
 
 
-def run_pod(kubectl: Callable, namespace: str, name: str, image: str, command: list[str],
-            env: dict[str, str] | None = None, timeout: float = 120) -> PodResult:
-    """Run ``command`` in a new pod (restartPolicy Never) and wait for it to end; the pod is deleted afterwards."""
+def start_pod(kubectl: Callable, namespace: str, name: str, image: str, command: list[str],
+              env: dict[str, str] | None = None) -> None:
+    """A pod (restartPolicy Never) running ``command``; `wait_pod` collects its end."""
     env_args = [f"--env={key}={value}" for key, value in (env or {}).items()]
     kubectl("-n", namespace, "run", name, f"--image={image}", "--restart=Never", "--image-pull-policy=IfNotPresent",
             *env_args, "--command", "--", *command)
+
+
+def wait_pod(kubectl: Callable, namespace: str, name: str, timeout: float = 120) -> PodResult:
+    """Wait for the pod's container to end; return its exit code and log; delete the pod."""
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -35,3 +39,10 @@ def run_pod(kubectl: Callable, namespace: str, name: str, image: str, command: l
             time.sleep(1)
     finally:
         kubectl("-n", namespace, "delete", "pod", name, "--wait=false", check=False)
+
+
+def run_pod(kubectl: Callable, namespace: str, name: str, image: str, command: list[str],
+            env: dict[str, str] | None = None, timeout: float = 120) -> PodResult:
+    """Run ``command`` in a new pod and wait for it to end; the pod is deleted afterwards."""
+    start_pod(kubectl, namespace, name, image, command, env)
+    return wait_pod(kubectl, namespace, name, timeout)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hack.cluster.testing import wait_until
 from tests import readme
-from tests.chart.tools import REPO
+from tests.kind.cameras import NOTES_PROBE, assert_probe_passes, sh
 from tests.kind.pods import run_pod
 
 pytestmark = pytest.mark.timeout(900)
@@ -25,27 +24,6 @@ pytestmark = pytest.mark.timeout(900)
 INSTALL, GET_CAMERAS, HELM_TEST, UNINSTALL = readme.commands(readme.code_blocks("`helm install`")[0])
 (CONSUMER,) = readme.code_blocks("Consuming a camera in the cluster", "python")
 NAMESPACE = "drishti-system"
-NOTES_PROBE = re.compile(r"^\s*(kubectl .* run probe .*)\\\n\s*(drishti-stream probe \S+ --seconds \d+)$", re.MULTILINE)
-
-
-def sh(command: str, env: dict[str, str], timeout: float = 300, check: bool = True,
-       terminal: bool = False) -> subprocess.CompletedProcess:
-    """Run a shell command as the README's reader would; ``terminal`` gives it one (`script`), for `kubectl -it`."""
-    argv = ["script", "-qec", command, "/dev/null"] if terminal else ["bash", "-c", command]
-    result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=timeout, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"`{command}` exited with {result.returncode}:\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-3000:]}")
-    return result
-
-
-def assert_probe_passes(command: str, url: str, env: dict[str, str]) -> None:
-    """`kubectl run ... drishti-stream probe URL --seconds N` in a terminal: exit 0 and the probe's OK line."""
-    result = sh(command, env, timeout=180, check=False, terminal=True)
-    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-    passed = re.search(rf"\bOK {re.escape(url)}: (\d+) frames", result.stdout)  # after the terminal's NUL
-    assert passed and int(passed.group(1)) >= 30, result.stdout
 
 
 @pytest.fixture(scope="module")

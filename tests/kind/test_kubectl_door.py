@@ -11,7 +11,7 @@ import pytest
 
 from tests import readme
 from tests.chart.tools import CHART, MANIFESTS
-from tests.kind.test_helm_door import NOTES_PROBE, assert_probe_passes, sh
+from tests.kind.cameras import NOTES_PROBE, assert_probe_passes, sh
 
 pytestmark = pytest.mark.timeout(900)
 

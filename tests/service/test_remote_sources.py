@@ -100,3 +100,18 @@ def test_an_http_404_fails_fast_naming_the_url(tmp_path, http_server):
     result = run_camera_once(tmp_path, DRISHTI_VIDEO_PATH=url, DRISHTI_CACHE_DIR=str(tmp_path / "cache"))
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [f"drishti-stream: {url}: HTTP 404 File not found"]
+
+
+def test_a_gs_video_comes_from_the_endpoint_gcs_endpoint_names(start_camera, uploaded, gcs_emulator):
+    """video.gcs_endpoint alone (no STORAGE_EMULATOR_HOST) reaches the emulator: how a VirtualCamera names one."""
+    camera = start_camera(DRISHTI_VIDEO_PATH=uploaded, DRISHTI_GCS_ENDPOINT=gcs_emulator, STORAGE_EMULATOR_HOST="")
+    received = asyncio.run(collect(camera.ws, count=5))
+    assert [read_index(r.image) for r in received] == [r.message["frame_id"] % 20 for r in received]
+
+
+def test_gcs_endpoint_must_be_an_http_url(tmp_path):
+    result = run_camera_once(tmp_path, DRISHTI_GCS_ENDPOINT="gcs-emulator:9023")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        ("drishti-stream: invalid setting video.gcs_endpoint (DRISHTI_GCS_ENDPOINT) = 'gcs-emulator:9023': "
+         "must be text matching ^https?://[^\\s/]+")]

@@ -153,6 +153,22 @@ def test_gcs_source_mounts_the_credentials_secret() -> None:
         pod["containers"][0]["volumeMounts"]
 
 
+def test_tracing_names_the_otlp_endpoint() -> None:
+    env = env_of(render_deployment(camera(tracing={"otlpEndpoint": "http://jaeger.tracing.svc:4318"})))
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger.tracing.svc:4318"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(render_deployment(camera()))
+
+
+def test_a_going_pod_serves_a_little_longer_and_says_why_it_failed() -> None:
+    deployment = render_deployment(camera())
+    c = container(deployment)
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": render.PRE_STOP_SECONDS}}}
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > render.PRE_STOP_SECONDS  # SIGTERM, then the camera's own graceful shutdown, within the grace
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+
+
 def test_local_path_mounts_the_claim_read_only() -> None:
     deployment = render_deployment(camera(source="site-a/gate.mp4",
                                           volume={"claimName": "videos", "mountPath": "/data", "subPath": "v"}))

@@ -121,6 +121,13 @@ def test_container_problems() -> None:
         {"name": "camera", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff",
                                                                  "message": "back-off 5m0s"}}}]}}
     assert pod_problem(crash) == ("CrashLoopBackOff", "container camera: back-off 5m0s")
+    said = {"status": {"phase": "Running", "containerStatuses": [
+        {"name": "camera", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                                 "message": "back-off 10s"}},
+         "lastState": {"terminated": {"reason": "Error", "exitCode": 2,
+                                      "message": "drishti-stream: /videos/x.mp4: no such file\n"}}}]}}
+    assert pod_problem(said) == ("CrashLoopBackOff",
+                                 "container camera exited with 2: drishti-stream: /videos/x.mp4: no such file")
     pull = {"status": {"phase": "Pending", "containerStatuses": [
         {"name": "camera", "ready": False, "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
     assert pod_problem(pull)[0] == "ImagePullBackOff"
@@ -128,6 +135,10 @@ def test_container_problems() -> None:
         {"name": "camera", "ready": False, "state": {"running": {}},
          "lastState": {"terminated": {"reason": "OOMKilled"}}}]}}
     assert pod_problem(oom)[0] == "OOMKilled"
+    oom_loop = {"status": {"phase": "Running", "containerStatuses": [  # what a real kubelet reports
+        {"name": "camera", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137, "message": "starting"}}}]}}
+    assert pod_problem(oom_loop)[0] == "OOMKilled"
     healthy = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                           "containerStatuses": [{"name": "camera", "ready": True, "state": {"running": {}}}]}}
     assert pod_problem(healthy) is None and summarize_pod(healthy)["ready"] is True

@@ -12,12 +12,12 @@ from drishti_stream.sources.video import VideoFileSource
 __all__ = ["FrameSource", "SourceError", "open_source"]
 
 
-def open_source(path: str, cache_dir: Path) -> FrameSource:
+def open_source(path: str, cache_dir: Path, gcs_endpoint: str | None = None) -> FrameSource:
     """Opens the source named by `video.path`; raises SourceError with a one-line reason when it cannot."""
     if path == "synthetic" or path.startswith("synthetic:"):
         return SyntheticSource.from_spec(path)
     if path.startswith("gs://"):
-        return VideoFileSource(fetch_gcs(path, cache_dir), name=path)
+        return VideoFileSource(fetch_gcs(path, cache_dir, gcs_endpoint), name=path)
     if path.startswith(("http://", "https://")):
         return VideoFileSource(fetch_http(path, cache_dir), name=path)
     return VideoFileSource(Path(path), name=path)

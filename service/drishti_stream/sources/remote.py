@@ -60,16 +60,20 @@ def fetch_http(url: str, cache_dir: Path) -> Path:
     return _download_once(url, cache_dir, write)
 
 
-def _storage_client() -> storage.Client:
-    """Application default credentials; anonymous (public buckets, emulators) when there are none."""
+def _storage_client(endpoint: str | None) -> storage.Client:
+    """Google's API with application default credentials, anonymous when there are none (public buckets); another
+    endpoint (an emulator's) anonymously, as emulators expect."""
+    if endpoint:
+        return storage.Client(client_options={"api_endpoint": endpoint}, use_auth_w_custom_endpoint=False)
     try:
         return storage.Client()
     except DefaultCredentialsError:
         return storage.Client.create_anonymous_client()
 
 
-def fetch_gcs(url: str, cache_dir: Path) -> Path:
-    """Downloads gs://bucket/object with google-cloud-storage (honours STORAGE_EMULATOR_HOST)."""
+def fetch_gcs(url: str, cache_dir: Path, endpoint: str | None = None) -> Path:
+    """Downloads gs://bucket/object with google-cloud-storage, from ``endpoint`` (an emulator's, say) when given;
+    else from Google, or STORAGE_EMULATOR_HOST when that is set."""
     parsed = urlparse(url)
     bucket_name, object_name = parsed.netloc, parsed.path.lstrip("/")
     if not bucket_name or not object_name:
@@ -77,7 +81,7 @@ def fetch_gcs(url: str, cache_dir: Path) -> Path:
 
     def write(partial: Path) -> None:
         try:
-            _storage_client().bucket(bucket_name).blob(object_name).download_to_filename(str(partial))
+            _storage_client(endpoint).bucket(bucket_name).blob(object_name).download_to_filename(str(partial))
         except gcloud_errors.NotFound:
             raise SourceError(f"{url}: bucket or object not found") from None
         except gcloud_errors.GoogleAPICallError as exc:
