@@ -238,5 +238,8 @@ def ensure_node_image() -> str:
                 assemble(base_ref, bins, archive)
             finally:
                 subprocess.run(["docker", "rmi", base_ref], capture_output=True, check=False)
+        # the node image this one replaces, now untagged: ours by its label, 1 GB each
+        subprocess.run(["docker", "image", "prune", "-f", "--filter", f"label={VERSION_LABEL}"],
+                       capture_output=True, check=False)
         log(f"{NODE_IMAGE} ready in {time.monotonic() - t0:.0f}s")
     return NODE_IMAGE

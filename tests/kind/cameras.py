@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import yaml
 
 from tests.chart.tools import REPO
 from tests.kind.pods import run_pod
 
-# The probe command of the chart's NOTES: `kubectl ... run probe ... \` and `drishti-stream probe URL --seconds N`.
-NOTES_PROBE = re.compile(r"^\s*(kubectl .* run probe .*)\\\n\s*(drishti-stream probe \S+ --seconds \d+)$", re.MULTILINE)
+# The probe command of the chart's NOTES: `kubectl ... run probe ... \` and
+# `drishti-stream probe URL --seconds N`.
+NOTES_PROBE = re.compile(r"^\s*(kubectl .* run probe .*)\\\n\s*(drishti-stream probe \S+ --seconds \d+)$",
+                         re.MULTILINE)
 # A small 320x240 camera needs far less than the default request (250m): several fit on the 2-core node.
 SMALL = {"requests": {"cpu": "50m", "memory": "128Mi"}}
 
 
 def sh(command: str, env: dict[str, str], timeout: float = 300, check: bool = True,
        terminal: bool = False) -> subprocess.CompletedProcess:
-    """Run a shell command as the README's reader would; ``terminal`` gives it one (`script`), for `kubectl -it`."""
+    """Run a shell command as the README's reader would; ``terminal`` gives it one (`script`), for
+    `kubectl -it`."""
     argv = ["script", "-qec", command, "/dev/null"] if terminal else ["bash", "-c", command]
     result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=timeout, check=False)
@@ -30,7 +36,8 @@ def sh(command: str, env: dict[str, str], timeout: float = 300, check: bool = Tr
 
 
 def assert_probe_passes(command: str, url: str, env: dict[str, str]) -> None:
-    """`kubectl run ... drishti-stream probe URL --seconds N` in a terminal: exit 0 and the probe's OK line."""
+    """`kubectl run ... drishti-stream probe URL --seconds N` in a terminal: exit 0 and the probe's
+    OK line."""
     result = sh(command, env, timeout=180, check=False, terminal=True)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     passed = re.search(rf"\bOK {re.escape(url)}: (\d+) frames", result.stdout)  # after the terminal's NUL
@@ -46,7 +53,8 @@ def apply_camera(kubectl, namespace: str, name: str, **spec) -> None:
 def wait_ready(kubectl, namespace: str, name: str, timeout: int = 180) -> None:
     kubectl("-n", namespace, "wait", "--for=condition=Ready", f"vcam/{name}", f"--timeout={timeout}s",
             timeout=timeout + 20)
-    kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", f"--timeout={timeout}s", timeout=timeout + 20)
+    kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", f"--timeout={timeout}s",
+            timeout=timeout + 20)
 
 
 def condition(kubectl, namespace: str, name: str, kind: str) -> dict:
@@ -61,3 +69,41 @@ def probe_from_a_pod(kubectl, namespace: str, camera: str, pod: str = "probe", c
                      ["drishti-stream", "probe", url, "--seconds", "3", "--json"], timeout=120)
     assert result.exit_code == 0 or not check, result
     return json.loads(result.log)
+
+
+def default_storage_class(kubectl) -> str:
+    classes = json.loads(kubectl("get", "storageclass", "-o", "json").stdout)["items"]
+    default_annotation = "storageclass.kubernetes.io/is-default-class"
+    defaults = [c["metadata"]["name"] for c in classes
+                if c["metadata"].get("annotations", {}).get(default_annotation) == "true"]
+    return defaults[0] if defaults else ""
+
+
+@contextlib.contextmanager
+def node_volume(kind_cluster, kubectl, namespace: str, claim: dict, files: list[Path]) -> Iterator[None]:
+    """A directory on the node holding ``files``, as a static PersistentVolume bound to ``claim`` (applied by
+    the caller) before the claim exists, so that no provisioner gives it an empty volume instead."""
+    node = f"{kind_cluster.name}-control-plane"
+    directory = f"/var/local/drishti-videos/{namespace}"
+    subprocess.run(["docker", "exec", node, "mkdir", "-p", directory], check=True)
+    for file in files:
+        subprocess.run(["docker", "cp", str(file), f"{node}:{directory}/{file.name}"], check=True)
+    subprocess.run(["docker", "exec", node, "chmod", "-R", "a+rX", directory], check=True)
+    volume = {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": f"videos-{namespace}"},
+        "spec": {
+            "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+            "accessModes": claim["spec"]["accessModes"],
+            "storageClassName": claim["spec"].get("storageClassName") or default_storage_class(kubectl),
+            "persistentVolumeReclaimPolicy": "Retain",
+            "claimRef": {"namespace": namespace, "name": claim["metadata"]["name"]},
+            "hostPath": {"path": directory, "type": "Directory"},
+        },
+    }
+    try:
+        kubectl("apply", "-f", "-", stdin=yaml.safe_dump(volume))
+        yield
+    finally:
+        kubectl("delete", "persistentvolume", f"videos-{namespace}", "--wait=false", check=False)
+        subprocess.run(["docker", "exec", node, "rm", "-rf", directory], check=False)

@@ -1,19 +1,22 @@
 """The real-node tier: one kind cluster per session, on the offline node image (hack/kind/README.md).
 
     kind_cluster   session   KindCluster: the cluster ``drishti``, created for the session by the README's
-                             `make kind-up` and deleted by its `make kind-down` (commands read from the README)
+                             `make kind-up` and deleted by its `make kind-down` (commands read from the
+                             README)
     kubectl        session   callable: kubectl against it, returning the completed process
-    operator       module    str: the namespace of the chart's operator (cluster scope), installed for the module
+    operator       module    str: the namespace of the chart's operator (cluster scope), installed for the
+                             module
     namespace      function  str: a fresh namespace for the test's cameras
     skaffold_bin, helm3_bin  the dev loop's tools (tests/e2e/conftest.py)
-    kind_env       session   dict: os.environ with KUBECONFIG (the session's own file) and PATH holding kubectl,
-                             helm and kind, as the README's commands expect them
+    kind_env       session   dict: os.environ with KUBECONFIG (the session's own file) and PATH holding
+                             kubectl, helm and kind, as the README's commands expect them
 
-The node image, kind and the project's images are built right after collection, so a cold build (minutes) never
-counts against a test's timeout. The cluster is the session's own: when a kind cluster named ``drishti`` exists
-already (one of `make kind-up`, say), the tests fail rather than use or delete it, unless DRISHTI_KIND_REUSE=1 says
-they may use it (it is then left running). DRISHTI_KIND_KEEP=1 keeps the session's cluster for a look. A cluster
-the tests created and could not delete (a killed run) is deleted by the next session.
+The node image, kind and the project's images are built right after collection, so a cold build (minutes)
+never counts against a test's timeout. The cluster is the session's own: when a kind cluster named ``drishti``
+exists already (one of `make kind-up`, say), the tests fail rather than use or delete it, unless
+DRISHTI_KIND_REUSE=1 says they may use it (it is then left running). DRISHTI_KIND_KEEP=1 keeps the session's
+cluster for a look. A cluster the tests created and could not delete (a killed run) is deleted by the next
+session.
 On a failure, a test's report ends with the node's kubelet and containerd logs, the pods and the events.
 """
 
@@ -67,8 +70,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     capture = session.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        print("\n[kind] building (or finding up to date) the kind node image, kind, the project's images and the "
-              "trace backend", flush=True)
+        print("\n[kind] building (or finding up to date) the kind node image, kind, the project's images "
+              "and the trace backend", flush=True)
         try:
             images.ensure_node_image()
             cluster.kind_bin()
@@ -92,8 +95,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 @pytest.fixture(scope="session")
 def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
     if not images.is_built():
-        pytest.fail(f"no kind node image {images.NODE_IMAGE}: `python -m hack.kind build` failed (output above)")
-    marker = images.binaries_dir().parent / f".tests-own-{NAME}"  # a cluster the tests made and did not delete
+        pytest.fail(f"no kind node image {images.NODE_IMAGE}: `python -m hack.kind build` failed "
+                    "(output above)")
+    # a cluster the tests made and did not delete
+    marker = images.binaries_dir().parent / f".tests-own-{NAME}"
     if cluster.exists(NAME) and marker.exists():
         cluster.down(NAME)
     existed = cluster.exists(NAME)
@@ -102,7 +107,8 @@ def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
                     "(make kind-down), or set DRISHTI_KIND_REUSE=1 to let the tests use it")
     directory = Path(tempfile.mkdtemp(prefix="drishti-kind-"))
     kubeconfig = directory / "kubeconfig"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}  # kind and kubectl write and read this file, not ~/.kube
+    # kind and kubectl write and read this file, not ~/.kube
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if not existed:
         marker.touch()
@@ -114,7 +120,8 @@ def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
         yield KindCluster(NAME, kubeconfig, created=not existed)
     finally:
         if not existed and os.environ.get("DRISHTI_KIND_KEEP") != "1":
-            down = subprocess.run(["bash", "-c", KIND_DOWN], cwd=images.REPO, env=env, check=False, timeout=300)
+            down = subprocess.run(["bash", "-c", KIND_DOWN], cwd=images.REPO, env=env, check=False,
+                                  timeout=300)
             if down.returncode == 0:
                 marker.unlink(missing_ok=True)
         kubeconfig.unlink(missing_ok=True)
@@ -123,7 +130,8 @@ def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
 
 @pytest.fixture(scope="session")
 def kind_env(kind_cluster: KindCluster) -> dict[str, str]:
-    tools = [Path(cluster.kubectl_bin()).parent, Path(testing.tool("helm")).parent, Path(cluster.kind_bin()).parent]
+    tools = [Path(cluster.kubectl_bin()).parent, Path(testing.tool("helm")).parent,
+             Path(cluster.kind_bin()).parent]
     path = os.pathsep.join([*(str(t) for t in tools), os.environ.get("PATH", "")])
     return {**os.environ, "KUBECONFIG": str(kind_cluster.kubeconfig), "PATH": path}
 
@@ -145,10 +153,11 @@ def kubectl(kind_env: dict[str, str]) -> Callable[..., subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def operator(kind_cluster, kind_env, kubectl) -> Iterator[str]:
-    """The chart's operator (cluster scope), installed for one module's cameras and uninstalled after it; yields
-    its namespace."""
-    subprocess.run(["helm", "install", "tests", str(CHART), "-n", TESTS_OPERATOR_NAMESPACE, "--create-namespace",
-                    "--set", "operator.image.tag=dev", "--set", "camera.image.tag=dev", "--wait", "--timeout=3m"],
+    """The chart's operator (cluster scope), installed for one module's cameras and uninstalled after it;
+    yields its namespace."""
+    subprocess.run(["helm", "install", "tests", str(CHART), "-n", TESTS_OPERATOR_NAMESPACE,
+                    "--create-namespace", "--set", "operator.image.tag=dev", "--set", "camera.image.tag=dev",
+                    "--wait", "--timeout=3m"],
                    env=kind_env, check=True, capture_output=True, timeout=240)
     try:
         yield TESTS_OPERATOR_NAMESPACE

@@ -1,4 +1,5 @@
-"""One-shot pods on the kind cluster: run a command in an image, wait for it to end, return its exit code and log."""
+"""One-shot pods on the kind cluster: run a command in an image, wait for it to end, return its exit code and
+log."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def start_pod(kubectl: Callable, namespace: str, name: str, image: str, command:
               env: dict[str, str] | None = None) -> None:
     """A pod (restartPolicy Never) running ``command``; `wait_pod` collects its end."""
     env_args = [f"--env={key}={value}" for key, value in (env or {}).items()]
-    kubectl("-n", namespace, "run", name, f"--image={image}", "--restart=Never", "--image-pull-policy=IfNotPresent",
-            *env_args, "--command", "--", *command)
+    kubectl("-n", namespace, "run", name, f"--image={image}", "--restart=Never",
+            "--image-pull-policy=IfNotPresent", *env_args, "--command", "--", *command)
 
 
 def wait_pod(kubectl: Callable, namespace: str, name: str, timeout: float = 120) -> PodResult:
@@ -35,7 +36,8 @@ def wait_pod(kubectl: Callable, namespace: str, name: str, timeout: float = 120)
                 log = kubectl("-n", namespace, "logs", name, check=False).stdout
                 return PodResult(terminated["exitCode"], log, terminated.get("reason", ""))
             if time.monotonic() > deadline:
-                raise TimeoutError(f"pod {namespace}/{name} still running after {timeout}s: {pod.get('status')}")
+                raise TimeoutError(f"pod {namespace}/{name} still running after {timeout}s: "
+                                   f"{pod.get('status')}")
             time.sleep(1)
     finally:
         kubectl("-n", namespace, "delete", "pod", name, "--wait=false", check=False)

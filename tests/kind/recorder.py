@@ -36,13 +36,14 @@ async def record(url: str, until: float) -> None:
                     except TimeoutError:
                         return
                     frame = json.loads(raw)
-                    emit({"url": url, "conn": conn, "frame_id": frame["frame_id"], "timestamp": frame["timestamp"],
+                    emit({"url": url, "conn": conn, "frame_id": frame["frame_id"],
+                          "timestamp": frame["timestamp"],
                           "sha": hashlib.sha256(base64.b64decode(frame["image"])).hexdigest(),
                           "received": time.time()})
         except websockets.ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
-            emit({"url": url, "conn": conn, "closed": code, "reason": closed.rcvd.reason if closed.rcvd else "",
-                  "at": time.time()})
+            emit({"url": url, "conn": conn, "closed": code,
+                  "reason": closed.rcvd.reason if closed.rcvd else "", "at": time.time()})
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             emit({"url": url, "conn": conn, "closed": None, "reason": repr(exc), "at": time.time()})
         await asyncio.sleep(RECONNECT_DELAY)

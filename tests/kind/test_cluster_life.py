@@ -2,7 +2,8 @@
 kubelet reports (a missing source, a missing image, too little memory) turned into the camera's status, and a
 deleted pod that consumers ride through. Consumers are pods running tests/kind/recorder.py.
 
-Figures (gaps, times to Degraded and back) are printed; `pytest -s tests/kind/test_cluster_life.py` shows them.
+Figures (gaps, times to Degraded and back) are printed; `pytest -s tests/kind/test_cluster_life.py`
+shows them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from hack.cluster.testing import wait_until
-from tests.kind.cameras import apply_camera, condition, wait_ready
-from tests.kind.pods import run_pod, start_pod, wait_pod
+from tests.kind.cameras import apply_camera, condition, node_volume, wait_ready
+from tests.kind.pods import start_pod, wait_pod
+from tests.service.camera import write_video
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -38,13 +41,57 @@ def frames_by_url(recorded: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def start_recording(kubectl, namespace: str, seconds: int, *urls: str) -> None:
+    """A recorder pod, reconnecting, on each URL for ``seconds``; returns once it has run for 5 s."""
+    start_pod(kubectl, namespace, "recorder", IMAGE, ["python3", "-c", RECORDER, str(seconds), *urls])
+    wait_until(lambda: "Running" in kubectl("-n", namespace, "get", "pod", "recorder",
+                                            "-o", "jsonpath={.status.phase}").stdout,
+               timeout=60, what="recorder")
+    time.sleep(5)  # frames before whatever the test does next
+
+
+def recorded_frames(kubectl, namespace: str) -> tuple[list[dict], list[dict]]:
+    """The recorder's frames and closes, once it ends; its frame ids never go backwards nor repeat."""
+    result = wait_pod(kubectl, namespace, "recorder", timeout=120)
+    assert result.exit_code == 0, result
+    recorded = events(result.log)
+    frames = [e for e in recorded if "frame_id" in e]
+    ids = [f["frame_id"] for f in frames]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids), "frame_id went backwards or repeated"
+    return frames, [e for e in recorded if "closed" in e]
+
+
+def reconnects(frames: list[dict]) -> list[tuple[float, int]]:
+    """Per new connection: seconds from the last frame before it to its first, and the ids missed between."""
+    out = []
+    for conn in sorted({f["conn"] for f in frames})[1:]:
+        before = max((f for f in frames if f["conn"] < conn), key=lambda f: f["received"])
+        after = min((f for f in frames if f["conn"] == conn), key=lambda f: f["received"])
+        missed = after["frame_id"] - before["frame_id"] - 1
+        out.append((round(after["received"] - before["received"], 3), missed))
+    return out
+
+
+def pod_names(kubectl, namespace: str) -> list[str]:
+    return kubectl("-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=camera",
+                   "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+
+
+def connected_clients(kubectl, namespace: str, pod: str) -> int:
+    """The camera pod's own count (its /metrics, through the API server's pod proxy)."""
+    metrics = kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}:8000/proxy/metrics").stdout
+    return int(sum(sample.value for family in text_string_to_metric_families(metrics)
+                   if family.name == "drishti_clients_connected" for sample in family.samples))
+
+
 def pod_ips(kubectl, namespace: str, name: str) -> list[str]:
     """The addresses of the camera's pods that are Ready (and not going)."""
     pods = json.loads(kubectl("-n", namespace, "get", "pods", "-l", f"app.kubernetes.io/instance={name}",
                               "-o", "json").stdout)["items"]
     return sorted(p["status"]["podIP"] for p in pods
                   if not p["metadata"].get("deletionTimestamp") and p["status"].get("podIP")
-                  and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])))
+                  and any(c["type"] == "Ready" and c["status"] == "True"
+                          for c in p["status"].get("conditions", [])))
 
 
 def test_replicas_agree_frame_for_frame(operator, kubectl, namespace) -> None:
@@ -54,12 +101,14 @@ def test_replicas_agree_frame_for_frame(operator, kubectl, namespace) -> None:
     wait_until(lambda: len(pod_ips(kubectl, namespace, "twin")) == 2, timeout=180, what="two Ready pods")
     direct = [f"ws://{ip}:8000/ws/stream" for ip in pod_ips(kubectl, namespace, "twin")]
     service = f"ws://twin.{namespace}.svc:8000/ws/stream"
-    result = run_pod(kubectl, namespace, "recorder", IMAGE,
-                     ["python3", "-c", RECORDER, "10", *direct, *[f"{service}?c={i}" for i in range(4)]],
-                     timeout=120)
-    assert result.exit_code == 0, result
-    by_url = frames_by_url(events(result.log))
-    seen = {url: {f["frame_id"]: (f["timestamp"], f["sha"]) for f in frames} for url, frames in by_url.items()}
+    start_recording(kubectl, namespace, 12, *direct, *[f"{service}?c={i}" for i in range(6)])
+    # where the Service sent its 6 consumers: each pod's count of clients, less its direct one
+    through_service = {pod: connected_clients(kubectl, namespace, pod) - 1
+                       for pod in pod_names(kubectl, namespace)}
+    frames, _ = recorded_frames(kubectl, namespace)
+    by_url = frames_by_url(frames)
+    seen = {url: {f["frame_id"]: (f["timestamp"], f["sha"]) for f in frames}
+            for url, frames in by_url.items()}
     first, second = (seen[url] for url in direct)
     common = first.keys() & second.keys()
     assert len(common) >= 100, f"{len(common)} ids seen by both pods"  # 15 fps for 10 s
@@ -67,36 +116,24 @@ def test_replicas_agree_frame_for_frame(operator, kubectl, namespace) -> None:
     for url in by_url.keys() - set(direct):  # through the Service: whichever pod, the same camera
         shared = seen[url].keys() & common
         assert len(shared) >= 100 and all(seen[url][i] == first[i] for i in shared), url
-    print(f"\n[replicas] {len(common)} ids seen by both pods, all equal in frame_id, timestamp and JPEG")
+    assert sum(through_service.values()) == 6, through_service
+    print(f"\n[replicas] {len(common)} ids seen by both pods, all equal in frame_id, timestamp and JPEG; "
+          f"the Service's 6 consumers landed {sorted(through_service.values())} on the two pods")
 
 
 def test_a_rollout_keeps_the_clock(operator, kubectl, namespace) -> None:
     apply_camera(kubectl, namespace, "roll", replicas=2)
     wait_ready(kubectl, namespace, "roll")
     epoch_before = env_of(kubectl, namespace, "roll")["DRISHTI_EPOCH"]
-    start_pod(kubectl, namespace, "recorder", IMAGE,
-              ["python3", "-c", RECORDER, "45", f"ws://roll.{namespace}.svc:8000/ws/stream"])
-    wait_until(lambda: "Running" in kubectl("-n", namespace, "get", "pod", "recorder",
-                                            "-o", "jsonpath={.status.phase}").stdout, timeout=60, what="recorder")
-    time.sleep(5)
+    start_recording(kubectl, namespace, 45, f"ws://roll.{namespace}.svc:8000/ws/stream")
     kubectl("-n", namespace, "patch", "vcam/roll", "--type=merge", "-p", '{"spec": {"jpegQuality": 70}}')
     wait_until(lambda: generation_rolled(kubectl, namespace, "roll"), timeout=60, what="the rollout to start")
     wait_ready(kubectl, namespace, "roll")
     assert env_of(kubectl, namespace, "roll")["DRISHTI_EPOCH"] == epoch_before
-    result = wait_pod(kubectl, namespace, "recorder", timeout=120)
-    assert result.exit_code == 0, result
-    recorded = events(result.log)
-    frames = [e for e in recorded if "frame_id" in e]
-    ids = [f["frame_id"] for f in frames]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids), "frame_id went backwards or repeated"
-    closes = [e for e in recorded if "closed" in e]
+    frames, closes = recorded_frames(kubectl, namespace)
     assert closes, "the rollout closed no connection: the pods did not roll"
     assert {e["closed"] for e in closes} <= {1001, None}, closes
-    gaps = []
-    for conn in sorted({f["conn"] for f in frames})[1:]:
-        before = max((f for f in frames if f["conn"] < conn), key=lambda f: f["received"])
-        after = min((f for f in frames if f["conn"] == conn), key=lambda f: f["received"])
-        gaps.append(round(after["received"] - before["received"], 3))
+    gaps = [gap for gap, _ in reconnects(frames)]
     assert gaps and max(gaps) < 1 + RECONNECT_DELAY, gaps
     print(f"\n[rollout] {len(closes)} reconnects ({sorted({e['closed'] for e in closes}, key=str)}), "
           f"gaps between the last frame of an old pod and the first of a new one: {gaps} s")
@@ -104,7 +141,8 @@ def test_a_rollout_keeps_the_clock(operator, kubectl, namespace) -> None:
 
 def env_of(kubectl, namespace: str, name: str) -> dict[str, str]:
     deployment = json.loads(kubectl("-n", namespace, "get", "deployment", name, "-o", "json").stdout)
-    return {e["name"]: e.get("value", "") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return {e["name"]: e.get("value", "")
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
 def generation_rolled(kubectl, namespace: str, name: str) -> bool:
@@ -112,26 +150,32 @@ def generation_rolled(kubectl, namespace: str, name: str) -> bool:
     return deployment["metadata"]["generation"] > 1
 
 
-def test_a_missing_source_is_reported_from_the_termination_message(operator, kubectl, namespace) -> None:
-    apply_camera(kubectl, namespace, "lost", source="/videos/missing.mp4")
-    t0 = time.monotonic()
-    degraded = wait_until(lambda: (c := condition(kubectl, namespace, "lost", "Degraded")).get("status") == "True"
-                          and c.get("reason") == "CrashLoopBackOff" and c, timeout=60, interval=1,
-                          what="Degraded with CrashLoopBackOff")
-    took = time.monotonic() - t0
-    assert "drishti-stream: /videos/missing.mp4: no such video file" in degraded["message"], degraded
-    apply_camera(kubectl, namespace, "lost", source="synthetic:320x240")
-    t1 = time.monotonic()
-    wait_ready(kubectl, namespace, "lost")
-    print(f"\n[missing source] Degraded after {took:.0f} s: {degraded['message']!r}; "
+def test_a_missing_file_on_the_pvc_is_reported_from_its_termination_message(
+        operator, kind_cluster, kubectl, namespace, tmp_path: Path) -> None:
+    write_video(tmp_path / "present.mp4", frames=30, fps=15, size=(320, 240))
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "videos"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    with node_volume(kind_cluster, kubectl, namespace, claim, [tmp_path / "present.mp4"]):
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(claim))
+        apply_camera(kubectl, namespace, "lost", source="missing.mp4", volume={"claimName": "videos"})
+        t0 = time.monotonic()
+        degraded = wait_until(lambda: (c := condition(kubectl, namespace, "lost", "Degraded")).get("status")
+                              == "True" and c.get("reason") == "CrashLoopBackOff" and c, timeout=60,
+                              interval=1, what="Degraded with CrashLoopBackOff")
+        took = time.monotonic() - t0
+        assert "drishti-stream: /videos/missing.mp4: no such video file" in degraded["message"], degraded
+        apply_camera(kubectl, namespace, "lost", source="present.mp4", volume={"claimName": "videos"})
+        t1 = time.monotonic()
+        wait_ready(kubectl, namespace, "lost")
+    print(f"\n[missing file on the PVC] Degraded after {took:.0f} s: {degraded['message']!r}; "
           f"Ready {time.monotonic() - t1:.0f} s after the fix")
 
 
 def test_an_image_that_does_not_exist_degrades_then_recovers(operator, kubectl, namespace) -> None:
     apply_camera(kubectl, namespace, "ghost", image="drishti/stream:no-such-tag")
-    degraded = wait_until(lambda: (c := condition(kubectl, namespace, "ghost", "Degraded")).get("status") == "True"
-                          and c.get("reason") in ("ErrImagePull", "ImagePullBackOff") and c, timeout=120, interval=1,
-                          what="Degraded with an image pull reason")
+    degraded = wait_until(lambda: (c := condition(kubectl, namespace, "ghost", "Degraded")).get("status")
+                          == "True" and c.get("reason") in ("ErrImagePull", "ImagePullBackOff") and c,
+                          timeout=120, interval=1, what="Degraded with an image pull reason")
     assert "no-such-tag" in degraded["message"], degraded
     apply_camera(kubectl, namespace, "ghost", image=IMAGE)
     wait_ready(kubectl, namespace, "ghost")
@@ -139,9 +183,10 @@ def test_an_image_that_does_not_exist_degrades_then_recovers(operator, kubectl, 
 
 
 def test_too_little_memory_is_reported_as_oomkilled(operator, kubectl, namespace) -> None:
-    apply_camera(kubectl, namespace, "tiny", resources={"limits": {"memory": "48Mi"}, "requests": {"memory": "48Mi"}})
-    degraded = wait_until(lambda: (c := condition(kubectl, namespace, "tiny", "Degraded")).get("status") == "True"
-                          and c.get("reason") == "OOMKilled" and c, timeout=120, interval=1,
+    apply_camera(kubectl, namespace, "tiny", resources={"limits": {"memory": "48Mi"},
+                                                         "requests": {"memory": "48Mi"}})
+    degraded = wait_until(lambda: (c := condition(kubectl, namespace, "tiny", "Degraded")).get("status")
+                          == "True" and c.get("reason") == "OOMKilled" and c, timeout=120, interval=1,
                           what="Degraded with OOMKilled")
     apply_camera(kubectl, namespace, "tiny", resources={"limits": {"memory": "512Mi"},
                                                          "requests": {"memory": "256Mi"}})
@@ -152,23 +197,12 @@ def test_too_little_memory_is_reported_as_oomkilled(operator, kubectl, namespace
 def test_consumers_ride_through_a_deleted_pod(operator, kubectl, namespace) -> None:
     apply_camera(kubectl, namespace, "phoenix")
     wait_ready(kubectl, namespace, "phoenix")
-    start_pod(kubectl, namespace, "recorder", IMAGE,
-              ["python3", "-c", RECORDER, "40", f"ws://phoenix.{namespace}.svc:8000/ws/stream"])
-    wait_until(lambda: "Running" in kubectl("-n", namespace, "get", "pod", "recorder",
-                                            "-o", "jsonpath={.status.phase}").stdout, timeout=60, what="recorder")
-    time.sleep(5)
+    start_recording(kubectl, namespace, 40, f"ws://phoenix.{namespace}.svc:8000/ws/stream")
     kubectl("-n", namespace, "delete", "pod", "-l", "app.kubernetes.io/instance=phoenix", "--wait=false")
-    result = wait_pod(kubectl, namespace, "recorder", timeout=120)
-    recorded = events(result.log)
-    frames = [e for e in recorded if "frame_id" in e]
-    ids = [f["frame_id"] for f in frames]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids), "frame_id went backwards or repeated"
-    conns = sorted({f["conn"] for f in frames})
-    assert len(conns) >= 2, "no reconnect: the pod was not replaced"
-    before = max((f for f in frames if f["conn"] < conns[-1]), key=lambda f: f["received"])
-    after = min((f for f in frames if f["conn"] == conns[-1]), key=lambda f: f["received"])
-    missed = after["frame_id"] - before["frame_id"] - 1
-    gap = after["received"] - before["received"]
+    frames, _ = recorded_frames(kubectl, namespace)
+    back = reconnects(frames)
+    assert back, "no reconnect: the pod was not replaced"
+    gap, missed = back[-1]
     assert abs(missed - round(gap * 15)) <= 2, (missed, gap)  # ids continue on the clock, not from zero
     print(f"\n[deleted pod] back after {gap:.1f} s, {missed} frame ids missed, ids continued on the clock")
 
@@ -186,7 +220,8 @@ def test_the_operator_restarts_during_a_burst_of_twenty_cameras(operator, kubect
     def ready() -> list[str]:
         listed = json.loads(kubectl("-n", namespace, "get", "vcam", "-o", "json").stdout)["items"]
         return [c["metadata"]["name"] for c in listed
-                if any(k["type"] == "Ready" and k["status"] == "True" for k in c.get("status", {}).get("conditions", []))]
+                if any(k["type"] == "Ready" and k["status"] == "True"
+                       for k in c.get("status", {}).get("conditions", []))]
 
     wait_until(lambda: len(ready()) == len(names), timeout=420, interval=3,
                what=lambda: f"all 20 cameras Ready (Ready: {len(ready())})")
@@ -199,5 +234,5 @@ def test_the_operator_restarts_during_a_burst_of_twenty_cameras(operator, kubect
         for child in children:
             owners = [o["uid"] for o in child["metadata"].get("ownerReferences", [])]
             assert owners == [uids[child["metadata"]["name"]]], child["metadata"]
-    print(f"\n[operator restart] 20 cameras Ready {took:.0f} s after the burst, each with one Deployment and one "
-          "Service")
+    print(f"\n[operator restart] 20 cameras Ready {took:.0f} s after the burst, each with one Deployment "
+          "and one Service")

@@ -1,8 +1,8 @@
 """The README's `helm install` door on real nodes, its commands read from the README.
 
-The operator's pod is Ready through probes the kubelet ran; the camera of `cameras:` serves; the probe command the
-chart's NOTES print passes from a pod, by the camera's Service name (CoreDNS, kube-proxy); `helm test` runs its Job;
-the README's Python consumer receives frames in a pod.
+The operator's pod is Ready through probes the kubelet ran; the camera of `cameras:` serves; the probe command
+the chart's NOTES print passes from a pod, by the camera's Service name (CoreDNS, kube-proxy); `helm test`
+runs its Job; the README's Python consumer receives frames in a pod.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ def release(kind_cluster, kind_env, kubectl) -> Iterator[str]:
     """The README's install; yields what helm printed (the NOTES); the README's uninstall afterwards."""
     installed = sh(INSTALL, kind_env)
     try:
-        kubectl("-n", NAMESPACE, "rollout", "status", "deployment/drishti-operator", "--timeout=180s", timeout=200)
+        kubectl("-n", NAMESPACE, "rollout", "status", "deployment/drishti-operator", "--timeout=180s",
+                timeout=200)
         kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", "vcam/lobby", "--timeout=180s", timeout=200)
         yield installed.stdout
     finally:
         sh(UNINSTALL, kind_env, check=False)
-        kubectl("-n", NAMESPACE, "wait", "--for=delete", "pods", "--all", "--timeout=120s", check=False, timeout=150)
+        kubectl("-n", NAMESPACE, "wait", "--for=delete", "pods", "--all", "--timeout=120s", check=False,
+                timeout=150)
 
 
 def test_operator_is_ready_through_probes_the_kubelet_ran(release, kind_cluster, kubectl) -> None:
@@ -51,7 +53,8 @@ def test_operator_is_ready_through_probes_the_kubelet_ran(release, kind_cluster,
     # the kubelet's own count of the probes it ran against this pod, by result (the liveness probe's first run
     # comes after its initialDelaySeconds)
     node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
-    delay = container["livenessProbe"].get("initialDelaySeconds", 0) + container["livenessProbe"]["periodSeconds"]
+    delay = (container["livenessProbe"].get("initialDelaySeconds", 0)
+             + container["livenessProbe"]["periodSeconds"])
 
     def probes() -> dict[tuple[str, str], float]:
         metrics = kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics/probes").stdout

@@ -1,6 +1,7 @@
-"""The README's `kubectl apply` door on real nodes, its commands read from the README: the images built under the
-manifests' tags and loaded with kind, the operator rolled out, the example camera Ready through its readiness probe,
-and the probe command of the chart's NOTES (rendered by helm, not copied) passing from a pod by Service name."""
+"""The README's `kubectl apply` door on real nodes, its commands read from the README: the images built under
+the manifests' tags and loaded with kind, the operator rolled out, the example camera Ready through its
+readiness probe, and the probe command of the chart's NOTES (rendered by helm, not copied) passing from a pod
+by Service name."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_kubectl_apply_door_serves_the_example_camera(kind_cluster, kind_env, ku
             sh(command, kind_env, timeout=900)
         kubectl("-n", "default", "wait", "--for=condition=Ready", "vcam/lobby", "--timeout=180s", timeout=200)
         listing = sh(DOOR[-1], kind_env).stdout  # kubectl get vcam -n default
-        assert re.search(r"^lobby\s.*True\s+ws://lobby\.default\.svc:8000/ws/stream", listing, re.MULTILINE), listing
+        assert re.search(r"^lobby\s.*True\s+ws://lobby\.default\.svc:8000/ws/stream", listing,
+                         re.MULTILINE), listing
 
         pods = json.loads(kubectl("-n", "default", "get", "pods", "-l", "app.kubernetes.io/instance=lobby",
                                   "-o", "json").stdout)["items"]
@@ -35,12 +37,14 @@ def test_kubectl_apply_door_serves_the_example_camera(kind_cluster, kind_env, ku
         assert container["image"] == "drishti/stream:1.0.0" and container.get("readinessProbe"), container
         assert pods[0]["status"]["containerStatuses"][0]["ready"], pods[0]["status"]
 
-        # what the chart prints after an install into this namespace with no cameras of its own: a probe of lobby
+        # what the chart prints after an install into this namespace with no cameras of its own: a probe of
+        # lobby
         notes = sh(f"helm install drishti {CHART} --namespace default --dry-run=client", kind_env).stdout
         match = NOTES_PROBE.search(notes)
         assert match, notes
         command = f"{match.group(1)} {match.group(2)}"
-        assert "--image=drishti/stream:1.0.0" in command and "ws://lobby.default.svc:8000/ws/stream" in command
+        assert ("--image=drishti/stream:1.0.0" in command
+                and "ws://lobby.default.svc:8000/ws/stream" in command)
         assert_probe_passes(command, "ws://lobby.default.svc:8000/ws/stream", kind_env)
     finally:
         kubectl("delete", "-n", "default", "-f", str(MANIFESTS / "examples" / "synthetic.yaml"),

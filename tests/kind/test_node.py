@@ -1,4 +1,5 @@
-"""The node is real: kubelet v1.35 on containerd runs it, CoreDNS answers, and a pod resolves a Service name."""
+"""The node is real: kubelet v1.35 on containerd runs it, CoreDNS answers, and a pod resolves a Service
+name."""
 
 from __future__ import annotations
 

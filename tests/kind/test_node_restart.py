@@ -1,5 +1,6 @@
-"""`docker restart` of the node: the cluster, the operator and a camera come back Ready, and the camera's frame ids
-carry on from its epoch. It disturbs everything on the node, so tests/kind/conftest.py runs it last."""
+"""`docker restart` of the node: the cluster, the operator and a camera come back Ready, and the camera's
+frame ids carry on from its epoch. It disturbs everything on the node, so tests/kind/conftest.py runs it
+last."""
 
 from __future__ import annotations
 
@@ -37,15 +38,18 @@ def test_the_cluster_and_its_cameras_come_back_after_a_node_restart(operator, ki
             "app.kubernetes.io/component=operator", "--timeout=300s", timeout=320)
     attempts = iter(range(1000))
 
-    def streams_again() -> dict | None:  # by the Service's name, from a new pod: CoreDNS and kube-proxy are back
+    def streams_again() -> dict | None:
+        # by the Service's name, from a new pod: CoreDNS and kube-proxy are back
         report = probe_from_a_pod(kubectl, namespace, "survivor", pod=f"probe-{next(attempts)}", check=False)
         return report if report["ok"] else None
 
-    after = wait_until(streams_again, timeout=300, interval=2, what="a consumer pod streaming from the camera")
+    after = wait_until(streams_again, timeout=300, interval=2,
+                       what="a consumer pod streaming from the camera")
     camera_back = time.monotonic() - t0
     wait_ready(kubectl, namespace, "survivor")
     elapsed = after["first_frame_id"] - before["last_frame_id"]
     # the same epoch: ids moved on by the time that passed (15 fps), not back to zero
     assert elapsed > 0 and abs(elapsed / 15 - (camera_back + 2)) < 60, (before, after, camera_back)
-    print(f"\n[node restart] node Ready after {node_back:.0f} s, a consumer pod streaming after {camera_back:.0f} s; "
+    print(f"\n[node restart] node Ready after {node_back:.0f} s, "
+          f"a consumer pod streaming after {camera_back:.0f} s; "
           f"frame ids {before['last_frame_id']} -> {after['first_frame_id']}")

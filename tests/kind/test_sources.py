@@ -1,11 +1,11 @@
 """Cameras that play real videos on real nodes, probed from a pod by the camera's Service name: a file on a
-PersistentVolumeClaim (manifests/examples/file-on-pvc.yaml, with a static PersistentVolume), and gs:// from a GCS
-emulator running as a pod (manifests/examples/gcs.yaml, with the Secret it names and the emulator's endpoint)."""
+PersistentVolumeClaim (manifests/examples/file-on-pvc.yaml, with a static PersistentVolume), and gs:// from a
+GCS emulator running as a pod (manifests/examples/gcs.yaml, with the Secret it names and the emulator's
+endpoint)."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 import subprocess
 import sys
@@ -20,7 +20,7 @@ from google.cloud import storage
 from hack.cluster.testing import wait_until
 from hack.kind import cluster
 from tests.chart.tools import MANIFESTS
-from tests.kind.cameras import condition, probe_from_a_pod
+from tests.kind.cameras import condition, node_volume, probe_from_a_pod
 from tests.ports import free_port
 from tests.service.camera import write_video
 
@@ -33,7 +33,8 @@ EMULATOR_DOCKERFILE = """\
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 COPY *.whl /wheels/
-RUN python3 -m venv /opt/gcs && /opt/gcs/bin/pip install -q --no-index --find-links /wheels gcp-storage-emulator \\
+RUN python3 -m venv /opt/gcs && /opt/gcs/bin/pip install -q --no-index --find-links /wheels \
+gcp-storage-emulator \\
  && rm -rf /wheels
 ENTRYPOINT ["/opt/gcs/bin/gcp-storage-emulator"]
 """
@@ -41,21 +42,23 @@ ENTRYPOINT ["/opt/gcs/bin/gcp-storage-emulator"]
 
 @pytest.fixture(scope="module")
 def gcs_emulator_image(kind_cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The GCS emulator the service tests use (gcp-storage-emulator, the version installed here) in an image on the
-    offline base image, built from wheels downloaded on the host, loaded into the node."""
+    """The GCS emulator the service tests use (gcp-storage-emulator, the version installed here) in an image
+    on the offline base image, built from wheels downloaded on the host, loaded into the node."""
     context = tmp_path_factory.mktemp("gcs-emulator")
     version = importlib.metadata.version("gcp-storage-emulator")
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
-                    "--implementation", "cp", "--abi", "cp311", "--platform", f"manylinux2014_{platform.machine()}",
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                    "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+                    "--platform", f"manylinux2014_{platform.machine()}",
                     "-d", str(context), f"gcp-storage-emulator=={version}"], check=True, timeout=300)
     (context / "Dockerfile").write_text(EMULATOR_DOCKERFILE)
     base = subprocess.run([str(cluster.images.BASE_IMAGE_SH)], stdout=subprocess.PIPE, text=True,
                           check=True).stdout.strip()
-    subprocess.run(["docker", "build", "-q", "--network", "none", "--force-rm", "--build-arg", f"BASE_IMAGE={base}",
-                    "-t", EMULATOR_IMAGE, str(context)], check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(["docker", "build", "-q", "--network", "none", "--force-rm",
+                    "--build-arg", f"BASE_IMAGE={base}", "-t", EMULATOR_IMAGE, str(context)],
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
     try:
-        subprocess.run([cluster.kind_bin(), "load", "docker-image", EMULATOR_IMAGE, "--name", kind_cluster.name],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run([cluster.kind_bin(), "load", "docker-image", EMULATOR_IMAGE,
+                        "--name", kind_cluster.name], check=True, capture_output=True, timeout=300)
         yield EMULATOR_IMAGE
     finally:
         subprocess.run(["docker", "image", "rm", EMULATOR_IMAGE], check=False, capture_output=True)
@@ -85,7 +88,8 @@ def upload_through_a_port_forward(kind_env: dict[str, str], namespace: str, vide
                                stderr=subprocess.STDOUT, text=True)
     try:
         assert forward.stdout is not None
-        wait_until(lambda: "Forwarding from" in forward.stdout.readline(), timeout=30, what="kubectl port-forward")
+        wait_until(lambda: "Forwarding from" in forward.stdout.readline(), timeout=30,
+                   what="kubectl port-forward")
         client = storage.Client(client_options={"api_endpoint": f"http://127.0.0.1:{port}"},
                                 use_auth_w_custom_endpoint=False)
         client.bucket(bucket).blob(name).upload_from_filename(str(video))
@@ -94,45 +98,17 @@ def upload_through_a_port_forward(kind_env: dict[str, str], namespace: str, vide
         forward.wait(10)
 
 
-def default_storage_class(kubectl) -> str:
-    classes = json.loads(kubectl("get", "storageclass", "-o", "json").stdout)["items"]
-    defaults = [c["metadata"]["name"] for c in classes
-                if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
-    return defaults[0] if defaults else ""
-
-
-def test_a_camera_plays_a_video_from_a_pvc(operator, kind_cluster, kubectl, namespace, tmp_path: Path) -> None:
-    node = f"{kind_cluster.name}-control-plane"
-    directory = f"/var/local/drishti-videos/{namespace}"
+def test_a_camera_plays_a_video_from_a_pvc(operator, kind_cluster, kubectl, namespace,
+                                           tmp_path: Path) -> None:
     write_video(tmp_path / "crowd.mp4", frames=50, fps=25, size=VIDEO_SIZE)
-    subprocess.run(["docker", "exec", node, "mkdir", "-p", directory], check=True)
-    subprocess.run(["docker", "cp", str(tmp_path / "crowd.mp4"), f"{node}:{directory}/crowd.mp4"], check=True)
-    subprocess.run(["docker", "exec", node, "chmod", "-R", "a+rX", directory], check=True)
     example = list(yaml.safe_load_all((MANIFESTS / "examples" / "file-on-pvc.yaml").read_text()))
     (claim,) = [doc for doc in example if doc["kind"] == "PersistentVolumeClaim"]
-    try:
-        # bound to the example's claim before it exists, so that no provisioner makes it an empty volume
-        volume = {
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"videos-{namespace}"},
-            "spec": {
-                "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-                "accessModes": claim["spec"]["accessModes"],
-                "storageClassName": claim["spec"].get("storageClassName") or default_storage_class(kubectl),
-                "persistentVolumeReclaimPolicy": "Retain",
-                "claimRef": {"namespace": namespace, "name": claim["metadata"]["name"]},
-                "hostPath": {"path": directory, "type": "Directory"},
-            },
-        }
-        kubectl("apply", "-f", "-", stdin=yaml.safe_dump(volume))
+    with node_volume(kind_cluster, kubectl, namespace, claim, [tmp_path / "crowd.mp4"]):
         kubectl("apply", "-n", namespace, "-f", str(MANIFESTS / "examples" / "file-on-pvc.yaml"))
         kubectl("-n", namespace, "wait", "--for=condition=Ready", "vcam/gate", "--timeout=180s", timeout=200)
         report = probe_from_a_pod(kubectl, namespace, "gate")
         assert report["ok"] and report["frames"] >= 30, report
         assert tuple(report["resolution"]) == VIDEO_SIZE and report["fps_declared"] == 25, report
-    finally:
-        kubectl("delete", "persistentvolume", f"videos-{namespace}", "--wait=false", check=False)
-        subprocess.run(["docker", "exec", node, "rm", "-rf", directory], check=False)
 
 
 def serve_emulator(kubectl, namespace: str, image: str, source: str) -> str:
@@ -171,16 +147,17 @@ def test_a_camera_plays_gs_from_an_emulator_pod(operator, gcs_emulator_image, ki
     assert tuple(report["resolution"]) == VIDEO_SIZE and report["fps_declared"] == 30, report
 
 
-def test_a_missing_gs_object_is_reported_then_fixed(operator, gcs_emulator_image, kind_env, kubectl, namespace,
-                                                    tmp_path: Path) -> None:
-    """The kubelet's CrashLoopBackOff, with the camera's one line from its termination message, in the status."""
+def test_a_missing_gs_object_is_reported_then_fixed(operator, gcs_emulator_image, kind_env, kubectl,
+                                                    namespace, tmp_path: Path) -> None:
+    """The kubelet's CrashLoopBackOff, with the camera's one line from its termination message, in the
+    status."""
     endpoint = serve_emulator(kubectl, namespace, gcs_emulator_image, EXAMPLE_SOURCE)
     missing = EXAMPLE_SOURCE.replace(".mp4", "-missing.mp4")
     name = gcs_camera(kubectl, namespace, endpoint, missing)
     t0 = time.monotonic()
 
-    degraded = wait_until(lambda: (c := condition(kubectl, namespace, name, "Degraded")).get("status") == "True"
-                          and c.get("reason") == "CrashLoopBackOff" and c, timeout=60, interval=1,
+    degraded = wait_until(lambda: (c := condition(kubectl, namespace, name, "Degraded")).get("status")
+                          == "True" and c.get("reason") == "CrashLoopBackOff" and c, timeout=60, interval=1,
                           what="Degraded with CrashLoopBackOff")
     took = time.monotonic() - t0
     assert f"drishti-stream: {missing}: bucket or object not found" in degraded["message"], degraded

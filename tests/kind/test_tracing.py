@@ -1,6 +1,6 @@
-"""Traces you can look at: Jaeger v2 (built from the Go module proxy by hack/delivery/tools.sh) runs in the cluster;
-the operator exports its reconcile spans there through the chart's `operator.extraEnv`, a camera its frame spans
-through `spec.tracing.otlpEndpoint`; both are found in Jaeger's query API by their attributes."""
+"""Traces you can look at: Jaeger v2 (built from the Go module proxy by hack/delivery/tools.sh) runs in the
+cluster; the operator exports its reconcile spans there through the chart's `operator.extraEnv`, a camera its
+frame spans through `spec.tracing.otlpEndpoint`; both are found in Jaeger's query API by their attributes."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ NAMESPACE = "drishti-traced"
 def jaeger_objects(image: str) -> list[dict]:
     labels = {"app.kubernetes.io/name": "jaeger"}
     container = {"name": "jaeger", "image": image, "imagePullPolicy": "IfNotPresent",
-                 "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],  # else it listens on loopback only
-                 "ports": [{"containerPort": 4318, "name": "otlp-http"}, {"containerPort": 16686, "name": "query"}],
+                 # else it listens on loopback only
+                 "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],
+                 "ports": [{"containerPort": 4318, "name": "otlp-http"},
+                           {"containerPort": 16686, "name": "query"}],
                  "readinessProbe": {"tcpSocket": {"port": 4318}, "periodSeconds": 1}}
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "jaeger"},
@@ -43,16 +45,16 @@ def jaeger_objects(image: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def jaeger(kind_cluster, kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Jaeger v2 in the namespace of this module's operator; yields its OTLP/HTTP endpoint."""
-    built = subprocess.run([str(cluster.images.TOOLS_SH), "jaeger"], stdout=subprocess.PIPE, text=True, check=True,
-                           timeout=3600)
+    built = subprocess.run([str(cluster.images.TOOLS_SH), "jaeger"], stdout=subprocess.PIPE, text=True,
+                           check=True, timeout=3600)
     context = tmp_path_factory.mktemp("jaeger")
     shutil.copy2(built.stdout.split()[-1], context / "jaeger")
     (context / "Dockerfile").write_text('FROM scratch\nCOPY jaeger /jaeger\nENTRYPOINT ["/jaeger"]\n')
-    subprocess.run(["docker", "build", "-q", "--network", "none", "--force-rm", "-t", JAEGER_IMAGE, str(context)],
-                   check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(["docker", "build", "-q", "--network", "none", "--force-rm", "-t", JAEGER_IMAGE,
+                    str(context)], check=True, stdout=subprocess.DEVNULL, timeout=300)
     try:
-        subprocess.run([cluster.kind_bin(), "load", "docker-image", JAEGER_IMAGE, "--name", kind_cluster.name],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run([cluster.kind_bin(), "load", "docker-image", JAEGER_IMAGE,
+                        "--name", kind_cluster.name], check=True, capture_output=True, timeout=300)
         kubectl("create", "namespace", NAMESPACE)
         kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(jaeger_objects(JAEGER_IMAGE)))
         kubectl("-n", NAMESPACE, "rollout", "status", "deployment/jaeger", "--timeout=120s", timeout=150)
@@ -98,7 +100,8 @@ def test_reconcile_and_frame_spans_arrive_in_jaeger(traced_operator, jaeger, kub
                                      and s["tags"].get("drishti.camera") == "traced-cam"],
                             timeout=120, interval=3, what="the operator's reconcile spans in Jaeger")
     assert reconciles[0]["tags"]["k8s.namespace.name"] == NAMESPACE, reconciles[0]
-    frames = wait_until(lambda: [s for s in spans(kubectl, "traced-cam") if s["operationName"] == "frame.produce"],
+    frames = wait_until(lambda: [s for s in spans(kubectl, "traced-cam")
+                                 if s["operationName"] == "frame.produce"],
                         timeout=120, interval=3, what="the camera's frame spans in Jaeger")
     ids = sorted(s["tags"]["drishti.frame_id"] for s in frames)
     assert len(ids) >= 10 and all(isinstance(i, int) and i >= 0 for i in ids), ids[:10]
