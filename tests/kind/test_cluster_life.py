@@ -51,13 +51,14 @@ def start_recording(kubectl, namespace: str, seconds: int, *urls: str) -> None:
 
 
 def recorded_frames(kubectl, namespace: str) -> tuple[list[dict], list[dict]]:
-    """The recorder's frames and closes, once it ends; its frame ids never go backwards nor repeat."""
+    """The recorder's frames and closes, once it ends; on each URL, ids never go backwards nor repeat."""
     result = wait_pod(kubectl, namespace, "recorder", timeout=120)
     assert result.exit_code == 0, result
     recorded = events(result.log)
     frames = [e for e in recorded if "frame_id" in e]
-    ids = [f["frame_id"] for f in frames]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids), "frame_id went backwards or repeated"
+    for url, received in frames_by_url(frames).items():
+        ids = [f["frame_id"] for f in received]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), f"{url}: frame_id went backwards or repeated"
     return frames, [e for e in recorded if "closed" in e]
 
 
