@@ -5,8 +5,8 @@ delete it.
     down("drishti")
     diagnose("drishti", kubeconfig)    # what explains a failure: kubelet and containerd logs, pods, events
 
-kind writes the cluster's context (``kind-<name>``) into ``kubeconfig`` when one is given, else into the
-user's default kubeconfig, as ``kind create cluster`` does.
+kind writes the cluster's context (``kind-<name>``) into ``$KUBECONFIG``, else into the user's default
+kubeconfig, as ``kind create cluster`` does.
 """
 
 from __future__ import annotations
@@ -70,36 +70,33 @@ def wait_ready(name: str, kubeconfig: Path | None, timeout: float = READY_TIMEOU
                                + diagnose(name, kubeconfig))
 
 
-def load_images(name: str, refs: tuple[str, ...] = PROJECT_IMAGES) -> None:
+def load_images(name: str) -> None:
     """Build (or find up to date) the project's images, then load them into the node's containerd."""
     subprocess.run([str(BUILD_IMAGES_SH)], stdout=subprocess.DEVNULL, check=True)
-    subprocess.run([kind_bin(), "load", "docker-image", *refs, "--name", name], check=True)
+    subprocess.run([kind_bin(), "load", "docker-image", *PROJECT_IMAGES, "--name", name], check=True)
 
 
-def up(name: str = "drishti", kubeconfig: Path | None = None, with_images: bool = True) -> None:
+def up(name: str = "drishti") -> None:
     node_image = images.ensure_node_image()
     kind = kind_bin()
     if exists(name):
         log(f"cluster {name} exists; reusing it")
-        subprocess.run([kind, "export", "kubeconfig", "--name", name, *_kubeconfig_args(kubeconfig)],
-                       check=True)
+        subprocess.run([kind, "export", "kubeconfig", "--name", name], check=True)
     else:
         t0 = time.monotonic()
         subprocess.run([kind, "create", "cluster", "--name", name, "--config", str(CONFIG),
-                        "--image", node_image, *_kubeconfig_args(kubeconfig)], check=True)
+                        "--image", node_image], check=True)
         log(f"kind create cluster: {time.monotonic() - t0:.0f}s")
     t0 = time.monotonic()
-    wait_ready(name, kubeconfig)
+    wait_ready(name, None)
     log(f"node and CoreDNS Ready after {time.monotonic() - t0:.0f}s more")
-    if with_images:
-        t0 = time.monotonic()
-        load_images(name)
-        log(f"{' and '.join(PROJECT_IMAGES)} loaded in {time.monotonic() - t0:.0f}s")
+    t0 = time.monotonic()
+    load_images(name)
+    log(f"{' and '.join(PROJECT_IMAGES)} loaded in {time.monotonic() - t0:.0f}s")
 
 
-def down(name: str = "drishti", kubeconfig: Path | None = None) -> None:
-    subprocess.run([kind_bin(), "delete", "cluster", "--name", name, *_kubeconfig_args(kubeconfig)],
-                   check=True)
+def down(name: str = "drishti") -> None:
+    subprocess.run([kind_bin(), "delete", "cluster", "--name", name], check=True)
 
 
 def _tail(cmd: list[str], lines: int) -> str:

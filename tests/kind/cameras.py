@@ -83,7 +83,7 @@ def default_storage_class(kubectl) -> str:
 def node_volume(kind_cluster, kubectl, namespace: str, claim: dict, files: list[Path]) -> Iterator[None]:
     """A directory on the node holding ``files``, as a static PersistentVolume bound to ``claim`` (applied by
     the caller) before the claim exists, so that no provisioner gives it an empty volume instead."""
-    node = f"{kind_cluster.name}-control-plane"
+    node = kind_cluster.node
     directory = f"/var/local/drishti-videos/{namespace}"
     subprocess.run(["docker", "exec", node, "mkdir", "-p", directory], check=True)
     for file in files:

@@ -34,7 +34,7 @@ import pytest
 from hack.cluster import testing
 from hack.kind import cluster, images
 from tests import readme
-from tests.chart.tools import CHART
+from tests.chart.tools import CHART, run
 from tests.e2e.conftest import helm3_bin, skaffold_bin  # noqa: F401  (the dev loop's tools, as fixtures here)
 
 NAME = "drishti"
@@ -49,6 +49,11 @@ class KindCluster:
     name: str
     kubeconfig: Path
     created: bool
+
+    @property
+    def node(self) -> str:
+        """The node's container."""
+        return cluster.node_container(self.name)
 
     def diagnose(self, namespace: str | None = None) -> str:
         return cluster.diagnose(self.name, self.kubeconfig, namespace)
@@ -139,16 +144,7 @@ def kind_env(kind_cluster: KindCluster) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def kubectl(kind_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     binary = cluster.kubectl_bin()
-
-    def run(*args: str, check: bool = True, timeout: float = 120, stdin: str | None = None):
-        result = subprocess.run([binary, *args], env=kind_env, input=stdin, capture_output=True, text=True,
-                                timeout=timeout, check=False)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited with {result.returncode}:\n"
-                                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        return result
-
-    return run
+    return lambda *args, **options: run([binary, *args], env=kind_env, **options)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ def test_the_cluster_and_its_cameras_come_back_after_a_node_restart(operator, ki
     assert before["ok"], before
 
     t0 = time.monotonic()
-    subprocess.run(["docker", "restart", f"{kind_cluster.name}-control-plane"], check=True, timeout=120)
+    subprocess.run(["docker", "restart", kind_cluster.node], check=True, timeout=120)
 
     def node_ready() -> bool:
         nodes = kubectl("get", "nodes", "-o", "json", check=False, timeout=20)
