@@ -19,6 +19,8 @@ import os
 import sys
 
 DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+# The modules of pyproject's `operator` extra, which a plain `pip install drishti-stream` leaves out.
+OPERATOR_EXTRA = ("kopf", "kubernetes")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,10 +56,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        import kopf
 
-    import kopf
-
-    from drishti_operator import reconcile, tracing  # noqa: F401  (importing registers the handlers)
+        from drishti_operator import reconcile, tracing  # noqa: F401  (importing registers the handlers)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in OPERATOR_EXTRA:
+            raise
+        sys.exit(f"drishti-operator: module {exc.name!r} is missing; install the operator's dependencies "
+                 "with pip install 'drishti-stream[operator]'")
 
     log_format = kopf.LogFormat[args.log_format.upper()]
     # Plain and full lines carry the camera as a `[namespace/name]` prefix; JSON lines carry it as fields.

@@ -26,6 +26,7 @@ CRD_FILE = Path(__file__).with_name("crd.yaml")
 # Settings the operator sets itself, and why; every other setting is a spec field.
 OPERATOR_MANAGED: dict[str, str] = {
     "name": "the camera's metadata.name",
+    "protocol_version": "v1.0, the one protocol the camera image speaks (its default)",
     "host": "0.0.0.0, so the Service reaches the pod",
     "cache_dir": "an emptyDir, since the root filesystem is read-only",
     "log_format": "json, for the cluster's log collection",

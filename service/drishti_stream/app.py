@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drishti_stream import __version__, protocol
 from drishti_stream.broadcast import Broadcaster, ClientRate
 from drishti_stream.camera import Camera
+from drishti_stream.figures import JSON, Figures, figures, prefers_json
 
 MJPEG_BOUNDARY = "frame"
 FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each of its "
@@ -70,8 +71,12 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
             return {"status": "starting"}
         return {"status": "ready", "frame_id": camera.latest.frame_id}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    def metrics() -> Response:
+    @app.get("/metrics", summary="Prometheus metrics; JSON for clients that ask for application/json",
+             response_class=Response,
+             responses={200: {"model": Figures, "content": {CONTENT_TYPE_LATEST: {}}}})
+    def metrics(accept: Annotated[str | None, Header()] = None) -> Response:
+        if prefers_json(accept):
+            return Response(figures(camera, broadcaster).model_dump_json(), media_type=JSON)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/snapshot.jpg", summary="The current frame as a JPEG", response_class=Response,

@@ -105,6 +105,7 @@ class Camera:
         self._encode_params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera")
         self.latest: Frame | None = None
+        self.produced = 0
         self.skipped = 0
 
     def produce(self, frame_id: int, with_meta: bool = False) -> Frame:
@@ -165,6 +166,7 @@ class Camera:
             with telemetry.tracer.start_as_current_span("frame.fanout"):
                 publish(frame)
             telemetry.FRAMES_PRODUCED.inc()
+            self.produced += 1
             next_id = frame_id + 1
             due_now = self.clock.latest_due(self._now())
             if due_now > next_id:

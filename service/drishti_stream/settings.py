@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -25,9 +25,11 @@ def _default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "drishti"
 
 
-def setting(default: Any, key: str, description: str, **kwargs: Any) -> Any:
-    """A field with its dotted `config.yaml` key recorded next to its range and description."""
-    return Field(default, description=description, json_schema_extra={"yaml_key": key}, **kwargs)
+def setting(default: Any, key: str, description: str, allowed: str | None = None, **kwargs: Any) -> Any:
+    """A field with its dotted `config.yaml` key recorded next to its range and description; `allowed`
+    words what an error says the field accepts, where its constraints alone would say it poorly."""
+    extra = {"yaml_key": key} | ({"allowed": allowed} if allowed else {})
+    return Field(default, description=description, json_schema_extra=extra, **kwargs)
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
 
     name: str = setting("drishti-stream", "stream.name", "Camera name shown on / and in logs.",
                         min_length=1, max_length=63)
+    protocol_version: Literal["v1.0"] = setting(
+        "v1.0", "stream.version", "Protocol version of the messages on /ws/stream.",
+        allowed="v1.0, the only protocol version this camera speaks")
     epoch: float | None = setting(
         None, "stream.epoch",
         "Unix time of frame 0. Fix it to keep frame ids across restarts and replicas; unset = start time.",
@@ -82,6 +87,16 @@ class Settings(BaseSettings):
         "info", "logging.level", "Log level.")
     log_format: Literal["json", "text"] = setting("json", "logging.format",
                                                   "json: one JSON object per line; text: plain lines.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _choice_in_any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        """A choice among words (`INFO`, `Json`, `V1.0`) is accepted in any case, as people write them;
+        anything else is left as written, for the error message."""
+        annotation = cls.model_fields[str(info.field_name)].annotation
+        if isinstance(value, str) and get_origin(annotation) is Literal:
+            return next((word for word in get_args(annotation) if word == value.strip().lower()), value)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -177,6 +192,8 @@ def allowed_values(field: str) -> str:
     """A human description of what a field accepts, derived from its declared constraints."""
     info = Settings.model_fields[field]
     schema = Settings.model_json_schema(by_alias=False)["properties"][field]
+    if "allowed" in schema:
+        return str(schema["allowed"])
     options = schema.get("anyOf", [schema])
     for option in options:
         if "enum" in option:

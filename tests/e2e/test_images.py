@@ -140,6 +140,17 @@ def test_service_container_with_a_missing_video_exits_with_one_clear_line(images
     assert "/data/missing.mp4" in lines[0] and "no such video file" in lines[0], lines[0]
 
 
+def test_operator_command_without_its_extra_says_what_to_install(images) -> None:
+    """The camera's image is `pip install drishti-stream` without the `operator` extra: its `drishti-operator`
+    command must say what is missing in one line, not die with a traceback."""
+    result = run(["docker", "run", "--rm", "--entrypoint", "drishti-operator", images["service"]],
+                 check=False, timeout=120)
+    assert result.returncode == 1, result
+    assert result.stdout == "", result
+    assert result.stderr == ("drishti-operator: module 'kopf' is missing; install the operator's dependencies "
+                             "with pip install 'drishti-stream[operator]'\n")
+
+
 def test_operator_image_reports_its_version(images) -> None:
     result = run(["docker", "run", "--rm", images["operator"], "--version"], timeout=120)
     assert result.stdout.strip() == f"drishti-operator {VERSION}"

@@ -51,10 +51,11 @@ class Camera:
         return f"ws://127.0.0.1:{self.port}/ws/stream"
 
     @classmethod
-    def start(cls, workdir: Path, **settings: str) -> Camera:
-        port = int(settings.pop("DRISHTI_PORT", 0)) or free_port()
-        env = camera_env(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_CACHE_DIR=str(workdir / "cache"),
-                         **settings)
+    def start(cls, workdir: Path, port_variable: str = "DRISHTI_PORT", **settings: str) -> Camera:
+        """Starts a camera in `workdir` on a free port, given to it in `port_variable` (or `PORT`)."""
+        port = int(settings.pop(port_variable, 0)) or free_port()
+        env = camera_env(**{port_variable: str(port)}, DRISHTI_HOST="127.0.0.1",
+                         DRISHTI_CACHE_DIR=str(workdir / "cache"), **settings)
         log = workdir / f"camera-{port}.log"
         process = subprocess.Popen([sys.executable, "-m", "drishti_stream"], cwd=workdir, env=env,
                                    stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
