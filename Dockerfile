@@ -20,6 +20,8 @@ ARG BASE_IMAGE=python:3.11-slim
 #   /opt/drishti-app   the project itself (pip install --target) and its console scripts in bin/
 #   /opt/pip           pip, in the build stages only; it installs into /opt/drishti with --python
 FROM ${BASE_IMAGE} AS build
+# Every image of this file, build stages included, carries it: hack/docker/prune.sh removes untagged ones by it.
+LABEL io.drishti.project="drishti-stream"
 ENV PIP_NO_INDEX=1 \
     PIP_FIND_LINKS=/wheels \
     PIP_NO_CACHE_DIR=1 \
@@ -43,7 +45,8 @@ RUN /opt/pip/bin/pip --python /opt/drishti/bin/python install --no-deps --target
 # (hack/docker/build-images.sh passes them with --label), so they never invalidate a cached layer.
 FROM ${BASE_IMAGE} AS runtime
 ARG BASE_IMAGE
-LABEL org.opencontainers.image.licenses="Apache-2.0" \
+LABEL io.drishti.project="drishti-stream" \
+      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
 # A fixed non-root uid/gid, so Kubernetes' runAsNonRoot can check it and volumes can be owned by it.
 RUN groupadd --gid 10001 drishti \

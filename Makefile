@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DRISHTI_CACHE_DIR ?= $(HOME)/.cache/drishti
 
-.PHONY: install install-camera run test lint
+.PHONY: install install-camera run test lint clean-cache
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: install ## Install everything the tests need, then run the whole suite
 
 lint: install
 	$(VENV)/bin/ruff check service operator tests bench
+
+clean-cache: ## Free the disk the project's caches take outside the work tree: its Docker images and $(DRISHTI_CACHE_DIR) (Go's caches: README)
+	@case "$(abspath $(DRISHTI_CACHE_DIR))" in /|$(HOME)|"") echo "refusing to remove DRISHTI_CACHE_DIR=$(DRISHTI_CACHE_DIR)" >&2; exit 1;; esac
+	hack/docker/prune.sh --all
+	hack/docker/engine.sh --stop
+	rm -rf "$(DRISHTI_CACHE_DIR)"
 
 # --- cluster (control-plane harness) ---
 .PHONY: cluster-build cluster-up cluster-down cluster-status

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from hack.cluster import build, testing
+from tests import leftovers
 
 CLUSTER_FIXTURES = {"k8s_cluster", "kubeconfig", "k8s_api_client", "k8s_namespace", "k8s_env"}
 
@@ -45,6 +46,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         print("\n[cluster] selected tests need a Kubernetes control plane and its binaries are not built yet:"
               "\n[cluster] building them now (once per machine; see hack/cluster/README.md)", flush=True)
         build.ensure_built()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Fails the session (an error at the last teardown) when it left a container, an untagged image of the
+    project, a listening port or a process behind, naming each (tests/leftovers.py). Set up before every other
+    session fixture, so it checks after all of them are torn down."""
+    baseline = leftovers.Baseline.take()
+    yield
+    if leftovers.kept_on_purpose():
+        return
+    found = baseline.leftovers()
+    assert not found, "the test session left behind:\n  " + "\n  ".join(found)
 
 
 @pytest.fixture(scope="session")

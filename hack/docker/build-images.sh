@@ -6,6 +6,8 @@
 #
 # Every step is cached (see each script), so a second run takes seconds. Build output goes to stderr; stdout gets
 # one line per image built: its reference. The builds run with `--network none`: nothing inside them may fetch.
+# Each target's dependency stage is tagged drishti/build-cache:deps-<target>, the build cache; what a build leaves
+# untagged (an earlier image of the same tag) is removed afterwards by prune.sh, which touches only the project's.
 #
 # Environment:
 #   DRISHTI_BASE_IMAGE       base image (default: build drishti/base:bookworm-py311 with base-image.sh; set it to
@@ -19,6 +21,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 STREAM_IMAGE="${DRISHTI_STREAM_IMAGE:-drishti/stream:dev}"
 OPERATOR_IMAGE="${DRISHTI_OPERATOR_IMAGE:-drishti/operator:dev}"
+CACHE_IMAGE=drishti/build-cache
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(operator service)
 
@@ -77,6 +80,9 @@ for target in "${targets[@]}"; do
     operator) tag="$OPERATOR_IMAGE" ;;
   esac
   t="$(now)"
+  # The target's dependencies, tagged, so that they stay the build cache when untagged images are pruned below.
+  docker build --network none --force-rm --target "deps-$target" --tag "$CACHE_IMAGE:deps-$target" \
+    --build-arg BASE_IMAGE="$base" "$ROOT" >&2
   docker build --network none --force-rm --target "$target" --tag "$tag" \
     --build-arg BASE_IMAGE="$base" \
     --label org.opencontainers.image.version="$version" \
@@ -86,3 +92,6 @@ for target in "${targets[@]}"; do
   log "$tag: $(since "$t"), $(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
   echo "$tag"
 done
+
+# What the builds left without a tag (the previous images of these tags, the stage that copies the sources).
+"$HERE/prune.sh"

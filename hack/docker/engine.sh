@@ -2,6 +2,7 @@
 # Ensure a working Docker Engine on this machine, idempotently.
 #
 #   hack/docker/engine.sh            # install (if needed), start (if needed), wait until `docker info` works
+#   hack/docker/engine.sh --stop     # stop the daemon this script started, if it runs
 #
 # 1. `docker info` already works: nothing to do.
 # 2. No `dockerd`: install Debian's docker.io (with containerd, runc, tini, iptables) from the apt mirror.
@@ -45,6 +46,19 @@ log() { printf 'engine: %s\n' "$*" >&2; }
 lacks_sys_resource() { (( ((16#$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)) >> 24 & 1) == 0 )); }
 default_runtime() { docker info --format '{{.DefaultRuntime}}' 2>/dev/null; }
 ready_line() { docker info --format '{{.ServerVersion}}, storage {{.Driver}}, runtime {{.DefaultRuntime}}' 2>/dev/null; }
+
+# --stop: stop the daemon this script started (make clean-cache, before its state directory goes); any other
+# daemon is left running.
+if [ "${1:-}" = --stop ]; then
+  pid="$(cat "$STATE_DIR/dockerd.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && [ "$(cat /var/run/docker.pid 2>/dev/null)" = "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    log "stopped the dockerd engine.sh started (pid $pid)"
+  else
+    log "no dockerd started by engine.sh is running"
+  fi
+  exit 0
+fi
 
 # Atomically, so that a runc call in flight never finds the file half written.
 install_shim() {

@@ -18,6 +18,7 @@ import yaml
 
 from hack.cluster.testing import wait_until
 from tests.chart.tools import CHART, REPO, run
+from tests.images import removing_new_tags
 
 SKAFFOLD = REPO / "skaffold.yaml"
 KIND_CONFIG = REPO / "hack" / "kind-config.yaml"
@@ -150,19 +151,6 @@ def fresh_control_plane():
         plane.stop()
 
 
-def untag_built(*images: str) -> None:
-    """Remove the tags skaffold gave the images it built (the image ID and the input digest); other tags of the
-    same repositories (drishti/stream:dev) are left alone."""
-    for image in filter(None, images):
-        repository = image.rsplit(":", 1)[0]
-        built = run(["docker", "image", "inspect", "--format", "{{.Id}}", image], check=False).stdout.strip()
-        listing = run(["docker", "images", repository, "--no-trunc", "--format", "{{.Tag}} {{.ID}}"]).stdout
-        for line in listing.splitlines():
-            tag, image_id = line.split()
-            if image_id == built and tag != "dev":
-                run(["docker", "image", "rm", f"{repository}:{tag}"], check=False)
-
-
 @pytest.mark.docker
 @pytest.mark.cluster
 def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fresh_control_plane, skaffold_bin,
@@ -177,30 +165,34 @@ def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fr
         env["DOCKER_BUILDKIT"] = "0"
     # --cache-artifacts=false: build for real every time; --no-prune: without it, skaffold then deletes every
     # older image of the same repositories (drishti/stream:dev from build-images.sh included)
-    run([skaffold_bin, "run", "--port-forward=false", "--status-check=true", "--cache-artifacts=false",
-         "--no-prune=true"],
-        env=env, timeout=900)
-    operator_image = camera_image = ""
-    try:
-        deployment = json.loads(run([kubectl_bin, "get", "deployment", "drishti-operator", "-n", "drishti-system",
-                                     "-o", "json"], env=env).stdout)
-        assert deployment["status"].get("readyReplicas") == 1
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        operator_image = container["image"]
-        camera_image = {e["name"]: e.get("value") for e in container["env"]}["DRISHTI_OPERATOR_CAMERA_IMAGE"]
-        assert operator_image.startswith("drishti/operator:") and camera_image.startswith("drishti/stream:")
-        # both are the images skaffold just built, in the local engine (kind would get them loaded)
-        for image in (operator_image, camera_image):
-            run(["docker", "image", "inspect", image])
-        assert run(["docker", "run", "--rm", operator_image, "--version"]).stdout.startswith("drishti-operator ")
-        cameras = json.loads(run([kubectl_bin, "get", "vcam", "-n", "drishti-system", "-o", "json"],
-                                 env=env).stdout)["items"]
-        assert [cam["metadata"]["name"] for cam in cameras] == ["lobby"]
-    finally:
-        run([skaffold_bin, "delete"], env=env, timeout=300)
-        untag_built(operator_image, camera_image)
+    with removing_new_tags():
+        run([skaffold_bin, "run", "--port-forward=false", "--status-check=true", "--cache-artifacts=false",
+             "--no-prune=true"],
+            env=env, timeout=900)
+        try:
+            check_the_release(env, kubectl_bin)
+        finally:
+            run([skaffold_bin, "delete"], env=env, timeout=300)
     wait_until(lambda: run([kubectl_bin, "get", "deployment", "-n", "drishti-system", "-o", "name"],
                            env=env).stdout.strip() == "", timeout=60, what="the release removed")
+
+
+def check_the_release(env: dict[str, str], kubectl_bin) -> None:
+    """The release skaffold installed runs the images it built."""
+    deployment = json.loads(run([kubectl_bin, "get", "deployment", "drishti-operator", "-n", "drishti-system",
+                                 "-o", "json"], env=env).stdout)
+    assert deployment["status"].get("readyReplicas") == 1
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    operator_image = container["image"]
+    camera_image = {e["name"]: e.get("value") for e in container["env"]}["DRISHTI_OPERATOR_CAMERA_IMAGE"]
+    assert operator_image.startswith("drishti/operator:") and camera_image.startswith("drishti/stream:")
+    # both are the images skaffold just built, in the local engine (kind would get them loaded)
+    for image in (operator_image, camera_image):
+        run(["docker", "image", "inspect", image])
+    assert run(["docker", "run", "--rm", operator_image, "--version"]).stdout.startswith("drishti-operator ")
+    cameras = json.loads(run([kubectl_bin, "get", "vcam", "-n", "drishti-system", "-o", "json"],
+                             env=env).stdout)["items"]
+    assert [cam["metadata"]["name"] for cam in cameras] == ["lobby"]
 
 
 @pytest.mark.docker

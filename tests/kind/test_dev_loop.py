@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from hack.cluster.testing import wait_until
 from hack.kind import cluster
 from tests import readme
 from tests.chart.tools import REPO
+from tests.images import removing_new_tags
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -61,8 +63,9 @@ def info(port: int) -> dict | None:
 
 @pytest.fixture
 def skaffold_repo(kind_cluster, kind_env, skaffold_bin, helm3_bin,
-                  tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A copy of the repository to run skaffold in, and skaffold's environment."""
+                  tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A copy of the repository to run skaffold in, and skaffold's environment; the images skaffold builds in
+    the test are removed afterwards (the node keeps its own copies until the cluster goes)."""
     repo = copy_of_the_repository(tmp_path / "repo")
     # what the README's step before, `make kind-up`, leaves in a clone: the wheelhouse the Dockerfile copies
     # (skaffold hashes the build's inputs before its hooks would make it)
@@ -71,8 +74,9 @@ def skaffold_repo(kind_cluster, kind_env, skaffold_bin, helm3_bin,
                           check=True).stdout.strip()
     # helm 3 before helm 4
     path = ":".join([str(helm3_bin.parent), str(skaffold_bin.parent), kind_env["PATH"]])
-    return repo, {**kind_env, "PATH": path, "DRISHTI_BASE_IMAGE": base, "DOCKER_BUILDKIT": "0",
-                  "SKAFFOLD_UPDATE_CHECK": "false", "SKAFFOLD_INTERACTIVE": "false"}
+    with removing_new_tags():
+        yield repo, {**kind_env, "PATH": path, "DRISHTI_BASE_IMAGE": base, "DOCKER_BUILDKIT": "0",
+                     "SKAFFOLD_UPDATE_CHECK": "false", "SKAFFOLD_INTERACTIVE": "false"}
 
 
 def test_skaffold_dev_rebuilds_and_redeploys_an_edit(skaffold_repo, kubectl, tmp_path: Path) -> None:
