@@ -3,7 +3,8 @@
 `Baseline.take()` at the start of the session notes the time, the untagged images, the listening TCP ports and
 this process's children; `Baseline.leftovers()` at its end names everything since that is still there:
 
-- Docker containers created during the session, in any state (a kind cluster is a container too);
+- Docker containers created during the session, in any state (a kind cluster is a container too), and
+  volumes created during the session (a container's anonymous ones, left when it is removed without `-v`);
 - untagged (dangling) images that carry a project label (`io.drishti.*`) and were not untagged before: built
   during the session, or left without a tag by a rebuild (when Docker was not running at the start, only those
   created during the session can be told apart);
@@ -80,7 +81,7 @@ class Baseline:
                    None if dangling is None else {row["ID"] for row in dangling})
 
     def leftovers(self) -> list[str]:
-        return [*self._containers(), *self._images(), *self._ports(), *self._processes()]
+        return [*self._containers(), *self._volumes(), *self._images(), *self._ports(), *self._processes()]
 
     def _containers(self) -> list[str]:
         lines = _docker("ps", "-a", "--no-trunc", "--format", "{{json .}}") or []
@@ -88,6 +89,15 @@ class Baseline:
         for row in map(json.loads, lines):
             if _created(row["CreatedAt"]) >= self.started - 1:
                 found.append(f"container {row['Names']} ({row['Image']}, {row['Status']})")
+        return found
+
+    def _volumes(self) -> list[str]:
+        names = _docker("volume", "ls", "--quiet") or []
+        found = []
+        for name in names:
+            inspected = _docker("volume", "inspect", "--format", "{{.CreatedAt}}", name)
+            if inspected and datetime.fromisoformat(inspected[0]).timestamp() >= self.started - 1:
+                found.append(f"volume {name}")
         return found
 
     def _images(self) -> list[str]:
