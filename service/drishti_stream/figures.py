@@ -23,9 +23,7 @@ class Video(BaseModel):
     height: int = Field(description="Height of the source video, in pixels.")
     native_fps: float = Field(description="The source's own frame rate.")
     total_frames: int = Field(description="Frames in the source video.")
-    current_frame: int | None = Field(
-        description="Source frame index of the newest frame sent; null before the first."
-    )
+    current_frame: int | None = Field(description="Source frame of the newest frame sent; null before one.")
     loop: bool = Field(description="Whether the video loops (video.loop).")
 
 
@@ -34,9 +32,7 @@ class Scheduler(BaseModel):
     epoch: float = Field(description="Unix time of frame 0.")
     frame_id: int | None = Field(description="Id of the newest frame sent; null before the first.")
     frames_produced: int = Field(description="Frames produced since start (drishti_frames_produced_total).")
-    frames_skipped: int = Field(
-        description="Ids skipped to stay on the wall clock (drishti_frames_skipped_total)."
-    )
+    frames_skipped: int = Field(description="Ids skipped to keep time (drishti_frames_skipped_total).")
 
 
 class Figures(BaseModel):
@@ -51,27 +47,14 @@ class Figures(BaseModel):
 
 def figures(camera: Camera, broadcaster: Broadcaster) -> Figures:
     source, latest = camera.source, camera.latest
-    return Figures(
-        service=protocol.SOURCE,
-        version=protocol.VERSION,
-        connections=broadcaster.clients,
-        video=Video(
-            path=source.name,
-            width=source.width,
-            height=source.height,
-            native_fps=float(source.native_fps),
-            total_frames=source.length,
-            current_frame=latest.source_index if latest else None,
-            loop=camera.settings.loop,
-        ),
-        scheduler=Scheduler(
-            fps=camera.fps,
-            epoch=camera.clock.epoch,
-            frame_id=latest.frame_id if latest else None,
-            frames_produced=camera.produced,
-            frames_skipped=camera.skipped,
-        ),
-    )
+    video = Video(path=source.name, width=source.width, height=source.height,
+                  native_fps=float(source.native_fps), total_frames=source.length,
+                  current_frame=latest.source_index if latest else None, loop=camera.settings.loop)
+    scheduler = Scheduler(fps=camera.fps, epoch=camera.clock.epoch,
+                          frame_id=latest.frame_id if latest else None,
+                          frames_produced=camera.produced, frames_skipped=camera.skipped)
+    return Figures(service=protocol.SOURCE, version=protocol.VERSION, connections=broadcaster.clients,
+                   video=video, scheduler=scheduler)
 
 
 def prefers_json(accept: str | None) -> bool:

@@ -1,6 +1,8 @@
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from drishti_stream import protocol
 from drishti_stream.settings import Settings, SettingsError, env_name, load_settings, yaml_key
 
 
@@ -66,3 +68,20 @@ def test_the_shipped_config_yaml_documents_every_setting():
     text = (Path(__file__).resolve().parents[2] / "config.yaml").read_text()
     for field in Settings.model_fields:
         assert env_name(field) in text and yaml_key(field).split(".")[1] in text, field
+
+
+def test_the_protocol_version_setting_is_the_protocol_spoken():
+    assert get_args(Settings.model_fields["protocol_version"].annotation) == (protocol.VERSION,)
+    with pytest.raises(SettingsError, match=r"stream.version .* = 'v0.9': must be v1.0, the only protocol"):
+        load_settings(protocol_version="v0.9")
+
+
+def test_words_are_accepted_in_any_case_and_refused_as_written():
+    settings = load_settings(log_level=" WARNING", log_format="Json", protocol_version="V1.0", loop="FALSE")
+    assert (settings.log_level, settings.log_format, settings.protocol_version, settings.loop) == \
+        ("warning", "json", "v1.0", False)
+    with pytest.raises(SettingsError, match=r"\(DRISHTI_LOG_LEVEL\) = 'LOUD': must be one of debug"):
+        load_settings(log_level="LOUD")
+    with pytest.raises(SettingsError, match="DRISHTI_NAME"):  # free text keeps its case and its checks
+        load_settings(name="")
+    assert load_settings(name="Gate-A").name == "Gate-A"
