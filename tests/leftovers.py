@@ -8,11 +8,12 @@ this process's children; `Baseline.leftovers()` at its end names everything sinc
 - untagged (dangling) images that carry a project label (`io.drishti.*`) and were not untagged before: built
   during the session, or left without a tag by a rebuild (when Docker was not running at the start, only those
   created during the session can be told apart);
-- TCP ports listening now that were not before (a control plane, a camera, a port-forward), with their process;
+- TCP ports listening now that were not before (a control plane, a camera, a port-forward), and their owner;
 - processes this session started that still run.
 
 Nothing here removes anything: cleaning up is each test's and each script's job; this only names what they
-missed. Docker is asked only when its socket answers.
+missed. Docker is asked only when its socket answers. Docker work outside the session at the same time
+(another test run, a build of yours) is named too: run the suite alone.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class Baseline:
     def _processes(self) -> list[str]:
         found = []
         for child in psutil.Process().children(recursive=True):
-            if child.pid not in self.children and child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+            if child.pid not in self.children and alive:
                 found.append(f"process {_describe(child.pid)}")
         return found
 

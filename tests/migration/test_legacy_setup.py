@@ -67,29 +67,36 @@ def test_another_protocol_version_is_refused_with_the_versions_spoken(legacy_dir
     )
 
 
-@pytest.mark.parametrize("level", ["INFO", "Warning", "debug"])
-def test_every_documented_environment_variable(tmp_path: Path, level: str) -> None:
-    """The earlier camera's environment table, with its documented values (upper-case log level included)."""
-    video = write_video(tmp_path / "sample.mp4", frames=30, fps=15, size=LEGACY_VIDEO_SIZE)
-    camera = Camera.start(
-        tmp_path,
-        DRISHTI_VIDEO_PATH=str(video),
-        DRISHTI_FPS="10",
-        DRISHTI_LOOP="false",
-        DRISHTI_JPEG_QUALITY="40",
-        DRISHTI_LOG_LEVEL=level,
-    )
+@pytest.mark.parametrize(
+    "documented",
+    [
+        # the table's documented values, its upper-case log level included
+        {"DRISHTI_FPS": "30", "DRISHTI_LOOP": "true", "DRISHTI_JPEG_QUALITY": "85",
+         "DRISHTI_LOG_LEVEL": "INFO"},
+        # other values, so each setting is seen to take effect (defaults alone would prove nothing)
+        {"DRISHTI_FPS": "10", "DRISHTI_LOOP": "False", "DRISHTI_JPEG_QUALITY": "40",
+         "DRISHTI_LOG_LEVEL": "Warning"},
+    ],
+    ids=["documented", "changed"],
+)
+def test_every_documented_environment_variable(tmp_path: Path, documented: dict[str, str]) -> None:
+    """The earlier camera's environment table: DRISHTI_VIDEO_PATH (relative, as documented), DRISHTI_FPS,
+    DRISHTI_LOOP, DRISHTI_JPEG_QUALITY, DRISHTI_LOG_LEVEL; DRISHTI_PORT and PORT have tests of their own."""
+    (tmp_path / "data").mkdir()
+    video = write_video(tmp_path / "data" / "sample.mp4", frames=30, fps=15, size=LEGACY_VIDEO_SIZE)
+    camera = Camera.start(tmp_path, DRISHTI_VIDEO_PATH="./data/sample.mp4", **documented)
     try:
+        fps, loop = int(documented["DRISHTI_FPS"]), documented["DRISHTI_LOOP"].lower() == "true"
         info = camera.info()
-        assert (info["source"], info["fps"], info["loop"], info["source_fps"]) == (
-            str(video),
-            10,
-            False,
-            15.0,
-        )
+        assert (info["source"], info["fps"], info["loop"]) == ("./data/sample.mp4", fps, loop)
+        assert info["source_fps"] == 15
         snapshot = httpx.get(camera.http + "/snapshot.jpg", timeout=5)
-        index = min(int(snapshot.headers["X-Frame-Id"]) * 15 // 10, 29)  # no loop: the last frame holds
-        assert snapshot.content == encoded(video, index, quality=40)
+        index = int(snapshot.headers["X-Frame-Id"]) * 15 // fps
+        index = index % 30 if loop else min(index, 29)  # looping, or holding the last frame
+        assert snapshot.content == encoded(video, index, quality=int(documented["DRISHTI_JPEG_QUALITY"]))
+        level = documented["DRISHTI_LOG_LEVEL"].upper()
+        logged = {json.loads(line)["level"] for line in camera.output().splitlines() if line.startswith("{")}
+        assert ("INFO" in logged) == (level == "INFO"), logged
     finally:
         camera.stop()
 
