@@ -163,18 +163,22 @@ def test_metrics_json_keeps_the_legacy_field_names(legacy_camera: Camera) -> Non
     assert before["drishti_frames_skipped"] <= scheduler["frames_skipped"] <= after["drishti_frames_skipped"]
 
 
-def test_metrics_stay_prometheus_text_for_scrapers_and_browsers(legacy_camera: Camera) -> None:
+def test_metrics_stay_prometheus_text_unless_json_is_preferred(legacy_camera: Camera) -> None:
     for accept in (
         None,
         "*/*",
         "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
         "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "application/json, */*",  # kubectl get --raw (through the API server's pod proxy): a tie keeps text
         "not a media type",
     ):
         headers = {"Accept": accept} if accept is not None else {}
         response = httpx.get(legacy_camera.http + "/metrics", headers=headers, timeout=5)
         assert response.headers["content-type"].startswith("text/plain"), accept
         assert "drishti_frames_produced_total" in response.text, accept
+    for accept in ("application/json", "application/json, text/plain;q=0.5", "text/plain;q=0.2, application/*"):
+        response = httpx.get(legacy_camera.http + "/metrics", headers={"Accept": accept}, timeout=5)
+        assert response.headers["content-type"] == "application/json", accept
 
 
 def prometheus(camera: Camera) -> dict[str, float]:
