@@ -4,6 +4,7 @@ also receives the page's report (a POST to /report), so the check is made in the
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -66,6 +67,7 @@ def open_page(chromium: str, page: str, workdir: Path, frames: int, timeout: flo
         ],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(workdir)},  # its temporary files go with the test's directory
     )
     try:
         return reports.get(timeout=timeout)
