@@ -70,7 +70,7 @@ def _dangling() -> list[dict[str, str]] | None:
 @dataclass
 class Baseline:
     started: float
-    ports: dict[int, str]
+    ports: set[int]
     children: set[int] = field(default_factory=set)
     dangling: set[str] | None = None  # None: Docker did not answer at the start
 
@@ -78,7 +78,7 @@ class Baseline:
     def take(cls) -> Baseline:
         own = psutil.Process()
         dangling = _dangling()
-        return cls(time.time(), _listening(), {child.pid for child in own.children(recursive=True)},
+        return cls(time.time(), set(_listening()), {child.pid for child in own.children(recursive=True)},
                    None if dangling is None else {row["ID"] for row in dangling})
 
     def leftovers(self) -> list[str]:
