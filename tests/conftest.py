@@ -1,8 +1,8 @@
 """Cluster fixtures: a real Kubernetes control plane, started lazily, once per session.
 
 Only tests that request one of the cluster fixtures pay for it; they are marked ``cluster`` automatically
-(``-m "not cluster"`` skips them). When ``$KUBECONFIG`` points at a reachable cluster, that cluster is used
-instead of a local one. See hack/cluster/README.md.
+(``-m "not cluster"`` skips them). ``$KUBECONFIG`` is never used: only a cluster named by
+``DRISHTI_TEST_KUBECONFIG`` replaces the local one. See hack/cluster/README.md.
 
     k8s_cluster      session   hack.cluster.testing.Cluster (kubeconfig, control_plane or None)
     kubeconfig       session   str: path of an admin kubeconfig

@@ -21,15 +21,19 @@ if TYPE_CHECKING:
 TEST_LABEL = "drishti.io/test"
 
 
+# The one way to point the tests at a cluster of yours: never $KUBECONFIG, which may name a shared or production
+# cluster that a test session would fill with CRDs, ClusterRoles and namespaces.
+TEST_KUBECONFIG_ENV = "DRISHTI_TEST_KUBECONFIG"
+
+
 @functools.cache
 def reachable_kubeconfig() -> str | None:
-    """``$KUBECONFIG`` when it is set and its cluster answers within a few seconds, else None.
-
-    Set ``DRISHTI_CLUSTER=local`` to ignore ``$KUBECONFIG`` and always start a local control plane.
-    Asked once per process.
+    """The kubeconfig named by ``DRISHTI_TEST_KUBECONFIG``, checked to answer within a few seconds; None when the
+    variable is unset (then the tests start a local control plane). ``$KUBECONFIG`` is never used. Asked once per
+    process.
     """
-    value = os.environ.get("KUBECONFIG")
-    if not value or os.environ.get("DRISHTI_CLUSTER") == "local":
+    value = os.environ.get(TEST_KUBECONFIG_ENV)
+    if not value:
         return None
     import urllib3
     from kubernetes import client, config
@@ -43,9 +47,8 @@ def reachable_kubeconfig() -> str | None:
         finally:
             api.close()
     except (ConfigException, ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-        log(f"KUBECONFIG={value} is not reachable ({type(exc).__name__}: {str(exc)[:120]}); "
-            "starting a local control plane instead")
-        return None
+        raise RuntimeError(f"{TEST_KUBECONFIG_ENV}={value}: the cluster does not answer "
+                           f"({type(exc).__name__}: {str(exc)[:120]}); unset it to use a local control plane") from None
     return value
 
 
@@ -55,7 +58,8 @@ def needs_build() -> bool:
 
 @dataclass
 class Cluster:
-    """The cluster a test session uses: a local control plane this session started, or ``$KUBECONFIG``'s."""
+    """The cluster a test session uses: a local control plane this session started, or the one named by
+    ``DRISHTI_TEST_KUBECONFIG``."""
 
     kubeconfig: str
     control_plane: ControlPlane | None = None
@@ -70,7 +74,7 @@ class Cluster:
     def acquire(cls) -> Cluster:
         external = reachable_kubeconfig()
         if external:
-            log(f"using the cluster of KUBECONFIG={external}")
+            log(f"using the cluster of {TEST_KUBECONFIG_ENV}={external}")
             return cls(kubeconfig=external)
         if not build.is_built():
             build.ensure_built()

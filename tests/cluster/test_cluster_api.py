@@ -10,9 +10,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from hack.cluster import build
+from hack.cluster import build, testing
 from hack.cluster.controlplane import NODE_NAME
 from hack.cluster.testing import wait_until
+from tests.ports import free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -130,3 +131,29 @@ def test_kubectl_and_helm_talk_to_the_cluster(kubectl_bin, helm_bin, k8s_env, k8
     listing = subprocess.run([str(helm_bin), "list", "-n", k8s_namespace, "-o", "json"], env=k8s_env,
                              check=True, capture_output=True, text=True, timeout=60).stdout
     assert json.loads(listing) == []
+
+
+def test_a_reachable_kubeconfig_is_not_used_unless_named_for_the_tests(kubeconfig, monkeypatch, tmp_path):
+    """A shell whose $KUBECONFIG names a live cluster (here: this session's own) must not send the tests there;
+    only DRISHTI_TEST_KUBECONFIG does, and a named cluster that does not answer fails loudly."""
+    monkeypatch.delenv(testing.TEST_KUBECONFIG_ENV, raising=False)
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    testing.reachable_kubeconfig.cache_clear()
+    try:
+        assert testing.reachable_kubeconfig() is None
+        monkeypatch.setenv(testing.TEST_KUBECONFIG_ENV, kubeconfig)
+        testing.reachable_kubeconfig.cache_clear()
+        assert testing.reachable_kubeconfig() == kubeconfig
+        dead = tmp_path / "dead.kubeconfig"
+        dead.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+            "clusters": [{"name": "dead", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}],
+            "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}],
+            "users": [{"name": "dead", "user": {"token": "x"}}],
+        }))
+        monkeypatch.setenv(testing.TEST_KUBECONFIG_ENV, str(dead))
+        testing.reachable_kubeconfig.cache_clear()
+        with pytest.raises(RuntimeError, match="DRISHTI_TEST_KUBECONFIG=.*does not answer"):
+            testing.reachable_kubeconfig()
+    finally:
+        testing.reachable_kubeconfig.cache_clear()
