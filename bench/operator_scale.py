@@ -27,7 +27,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -49,6 +48,7 @@ from kubernetes.client.rest import ApiException
 from bench.procstat import cpu_seconds, rss_mb
 from hack.cluster.testing import wait_until
 from tests.operator_process import OperatorProcess
+from tests.service.camera import metric_samples
 
 NAMESPACE = "bench-scale"
 TARGETS = {"all_ready_s": 60.0, "p99_create_to_deployment_s": 5.0, "peak_rss_mb": 200.0, "writes_per_min_at_rest": 0}
@@ -121,15 +121,11 @@ def request_counts(api: client.ApiClient) -> Counter[tuple[str, str, str, str]]:
                             header_params={"Accept": "text/plain", **_auth_headers(api)}, _request_timeout=30)
     response.read()
     counts: Counter[tuple[str, str, str, str]] = Counter()
-    pattern = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$")
-    for line in response.data.decode().splitlines():
-        match = pattern.match(line)
-        if not match:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+    for sample in metric_samples(response.data.decode(), "apiserver_request_total"):
+        labels = sample.labels
         key = (labels.get("group", ""), labels.get("resource", ""), labels.get("subresource", ""),
                labels.get("verb", ""))
-        counts[key] += int(float(match.group(2)))
+        counts[key] += int(sample.value)
     return counts
 
 

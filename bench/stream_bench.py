@@ -30,13 +30,12 @@ if str(REPO) not in sys.path:
 
 from bench.procstat import cpu_seconds, machine_busy_seconds, rss_mb
 from tests.ports import free_port
+from tests.service.camera import metric_samples
 
 
 def skipped_frames(port: int) -> float:
-    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
-        if line.startswith("drishti_frames_skipped_total "):
-            return float(line.split()[-1])
-    return 0.0
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(sample.value for sample in metric_samples(metrics, "drishti_frames_skipped_total"))
 
 
 def start_camera(port: int) -> subprocess.Popen:

@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import httpx
 from drishti_stream.sources.synthetic import SyntheticSource
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from hack.cluster.testing import wait_until
 from tests.ports import free_port
@@ -80,12 +82,9 @@ class Camera:
     def metrics(self) -> str:
         return httpx.get(self.http + "/metrics", timeout=5).text
 
-    def sample(self, name: str) -> float:
-        """The value of one sample on /metrics (0 when it has not appeared yet)."""
-        for line in self.metrics().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
+    def sample(self, name: str, **labels: str) -> float:
+        """The value of one sample on /metrics, by name and labels (0 when it has not appeared yet)."""
+        return sum(sample.value for sample in metric_samples(self.metrics(), name, **labels))
 
     def skipped(self) -> float:
         return self.sample("drishti_frames_skipped_total")
@@ -101,6 +100,12 @@ class Camera:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def metric_samples(text: str, name: str, **labels: str) -> list[Sample]:
+    """The samples of Prometheus text with this name (`..._total` for a counter) and at least these labels."""
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()]
 
 
 def write_video(path: Path, frames: int, fps: float = 10, size: tuple[int, int] = (320, 240),
