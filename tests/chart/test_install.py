@@ -15,7 +15,6 @@ run for real in tests/e2e/test_images.py, in the camera image, against a camera 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,7 +230,13 @@ def test_namespaced_scope_is_enough_for_the_operator(release: Release, k8s_api_c
         wait_until(lambda: (camera(k8s_api_client, release.namespace, "lobby").get("status") or {})
                    .get("phase") == "Ready", timeout=60, what=f"camera lobby Ready (log: {operator.log})")
         assert all(camera_children(k8s_api_client, release.namespace, "lobby"))
-        time.sleep(1)
+        # a camera created afterwards is served too: by then the operator has made every call lobby needed
+        client.CustomObjectsApi(k8s_api_client).create_namespaced_custom_object(
+            "drishti.io", "v1alpha1", release.namespace, "virtualcameras",
+            {"apiVersion": "drishti.io/v1alpha1", "kind": "VirtualCamera", "metadata": {"name": "marker"},
+             "spec": {"source": "synthetic"}})
+        wait_until(lambda: (camera(k8s_api_client, release.namespace, "marker").get("status") or {})
+                   .get("phase") == "Ready", timeout=60, what=f"camera marker Ready (log: {operator.log})")
         # a namespaced operator's RBAC errors would show up as 403 in its log
         assert "403" not in operator.text() and "Forbidden" not in operator.text(), operator.tail()
     finally:

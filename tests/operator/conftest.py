@@ -65,9 +65,11 @@ def operator_kubeconfig(k8s_api_client: client.ApiClient, kubeconfig: str, kubec
     return token_kubeconfig(kubeconfig, token, "drishti-operator", tmp_path_factory.mktemp("operator") / "kubeconfig")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator_process(vcam_crd: dict[str, Any], operator_kubeconfig: Path,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """The operator of tests/operator, serving every namespace: stopped when this package's tests end, so that it
+    never fights another test's operator over the same cameras (tests/chart runs its own)."""
     process = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator-log") / "operator.log")
     process.start()
     try:

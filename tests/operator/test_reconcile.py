@@ -97,7 +97,8 @@ def test_changes_that_do_not_touch_the_pod_roll_nothing(cams: Cameras, operator:
     cams.patch("still", {"metadata": {"labels": {"site": "north"}}})
     wait_until(lambda: (cams.deployment("still") or {}).get("metadata", {}).get("labels", {}).get("site"),
                timeout=REPAIR_WITHIN, what="the camera's label on its Deployment")
-    time.sleep(1.0)
+    # The label arrived with the operator's apply after both patches: a pod change would have come in that same
+    # apply (the whole rendered Deployment at once), so the Deployment now shows whether the pod was rolled.
     after = cams.deployment("still")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert pod_hash(after) == pod_hash(before)
@@ -162,7 +163,9 @@ def test_deleting_the_camera_removes_its_children(cams: Cameras, operator: Opera
     cams.delete("gone")
     wait_until(lambda: cams.deployment("gone") is None and cams.service("gone") is None, timeout=60,
                what="children garbage-collected")
-    time.sleep(2.0)  # and they stay gone: the operator does not resurrect them
+    # and they stay gone: a camera created afterwards is served, and the deleted one is not resurrected
+    cams.create("after-gone")
+    cams.wait_ready("after-gone")
     assert cams.deployment("gone") is None and cams.service("gone") is None
 
 
@@ -220,12 +223,14 @@ def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, op
         return all(f"[{cams.namespace}/{name}] reconciled (unchanged)" in log for name in ("r1", "r2"))
 
     wait_until(resumed, timeout=60, what="the restarted operator resumed both cameras, changing nothing")
-    time.sleep(1.0)
+    # a camera created after the restart is served: the operator is past r1 and r2 and has written what it would
+    cams.create("r3", fps=5)
+    cams.wait_ready("r3")
     after = snapshot()
     assert after == before, f"a restart writes nothing: no new generation, no status change, no new pods\n" \
                             f"before {before}\nafter  {after}"
-    assert len(cams.apps.list_namespaced_deployment(cams.namespace).items) == 2
-    assert len(cams.core.list_namespaced_service(cams.namespace).items) == 2
+    assert len(cams.apps.list_namespaced_deployment(cams.namespace).items) == 3
+    assert len(cams.core.list_namespaced_service(cams.namespace).items) == 3
     since_restart = operator.text().rsplit("===== start", 1)[-1]
     assert "Traceback" not in since_restart, since_restart[-4000:]
 
