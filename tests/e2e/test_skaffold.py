@@ -153,6 +153,7 @@ def fresh_control_plane():
 
 @pytest.mark.docker
 @pytest.mark.cluster
+@pytest.mark.timeout(2400)  # its own bounded waits: base image 900 s, skaffold run 900 s, delete 300 s
 def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fresh_control_plane, skaffold_bin,
                                                                helm3_bin, kubectl_bin) -> None:
     """The dev loop without kind: `skaffold run` builds both targets with Docker and installs the chart with the
@@ -203,12 +204,15 @@ def test_kind_accepts_the_cluster_config(docker_engine, kind_bin, tmp_path) -> N
     name = "drishti-config-check"
     try:
         result = run([kind_bin, "create", "cluster", "--config", KIND_CONFIG, "--name", name, "--wait", "1s"],
-                     check=False, timeout=300)
+                     check=False, timeout=600)
         output = result.stdout + result.stderr
-        if result.returncode == 0:  # a machine with registry access: the cluster really came up
-            return
         assert "unable to decode config" not in output, output
-        assert "Ensuring node image" in output and "failed to pull image" in output, output
+        if result.returncode == 0:  # a machine that reaches kind's registry: the cluster really came up
+            nodes = run([kind_bin, "get", "nodes", "--name", name]).stdout.split()
+            assert nodes == [f"{name}-control-plane"], nodes
+        else:
+            assert "Ensuring node image" in output and "failed to pull image" in output, output
+        run([kind_bin, "delete", "cluster", "--name", name], check=False, timeout=120)
         broken = tmp_path / "kind.yaml"
         broken.write_text(KIND_CONFIG.read_text().replace("role: control-plane", "rol: control-plane"))
         result = run([kind_bin, "create", "cluster", "--config", broken, "--name", name], check=False)
