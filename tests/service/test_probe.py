@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import websockets
+from drishti_stream.probe import MessageChecker, ProbeReport
 
 from tests.service.camera import camera_env
 
@@ -31,20 +33,29 @@ def test_probe_passes_a_real_camera(start_camera):
     assert 0 <= report["latency_ms"]["p50"] <= 40
 
 
+def jpeg_base64() -> str:
+    """A real 16x16 JPEG, standard padded base64: every bad message below is valid but for its one flaw."""
+    import cv2
+    import numpy as np
+
+    return base64.b64encode(cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))[1].tobytes()).decode()
+
+
+GOOD = {"source": "DrishtiStream", "version": "v1.0", "frame_id": 1, "timestamp": 1.5, "fps": 30,
+        "image": jpeg_base64()}
+# Each breaks exactly one rule of the contract, and the probe must name that rule.
 BAD_MESSAGES = {
-    "extra-field": {"source": "DrishtiStream", "version": "v1.0", "frame_id": 1, "timestamp": 1.5, "fps": 30,
-                    "image": "", "boxes": []},
-    "fps-out-of-range": {"source": "DrishtiStream", "version": "v1.0", "frame_id": 1, "timestamp": 1.5,
-                         "fps": 500, "image": ""},
-    "not-a-jpeg": {"source": "DrishtiStream", "version": "v1.0", "frame_id": 1, "timestamp": 1.5, "fps": 30,
-                   "image": "aGVsbG8="},
+    "extra-field": ({**GOOD, "boxes": []},
+                    "schema: Additional properties are not allowed ('boxes' was unexpected)"),
+    "fps-out-of-range": ({**GOOD, "fps": 500}, "schema: 500 is greater than the maximum of 120"),
+    "not-a-jpeg": ({**GOOD, "image": "aGVsbG8="}, "frame 1: image is not a JPEG (SOI/EOI markers missing)"),
 }
 
 
 @pytest.fixture
 def bad_camera(request) -> Iterator[str]:
     """A WebSocket server on loopback that sends one contract-breaking message per connection."""
-    message = json.dumps(BAD_MESSAGES[request.param])
+    message = json.dumps(BAD_MESSAGES[request.param][0])
     ready = threading.Event()
     state: dict = {}
 
@@ -69,11 +80,19 @@ def bad_camera(request) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("bad_camera", list(BAD_MESSAGES), indirect=True)
-def test_probe_fails_a_contract_violation(bad_camera):
+def test_probe_fails_a_contract_violation(bad_camera, request):
     result = run_probe(bad_camera, seconds=1)
     report = json.loads(result.stdout)
     assert result.returncode == 1
-    assert not report["ok"] and len(report["violations"]) == 1
+    _, named = BAD_MESSAGES[request.node.callspec.params["bad_camera"]]
+    assert not report["ok"] and report["violations"] == [named]
+
+
+def test_the_good_message_passes_the_probe_s_checks():
+    """The bad messages' common base is itself valid, so each bad one fails for its own flaw only."""
+    checker = MessageChecker(ProbeReport(url="ws://x/ws/stream", seconds=1))
+    checker.check(json.dumps(GOOD), received_at=2.0)
+    assert checker.report.violations == [] and checker.report.resolution == (16, 16)
 
 
 def test_probe_fails_when_nothing_listens():
