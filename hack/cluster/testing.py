@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,15 @@ class Cluster:
     @property
     def local(self) -> bool:
         return self.control_plane is not None
+
+    def local_only(self, what: str) -> bool:
+        """Whether to check `what`, a property of the local harness (its kwok node, CIDRs, pinned release): True
+        on the local control plane; against DRISHTI_TEST_KUBECONFIG's cluster False, with a warning in the test
+        report naming what went unchecked."""
+        if not self.local:
+            warnings.warn(f"not checked on {TEST_KUBECONFIG_ENV}'s cluster (a property of the local harness): "
+                          f"{what}", stacklevel=2)
+        return self.local
 
     @classmethod
     def acquire(cls) -> Cluster:
