@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from hack.cluster.testing import wait_until
+from tests import readme
 from tests.chart.tools import CHART, REPO, run
 from tests.images import removing_new_tags
 
@@ -94,8 +95,8 @@ def skaffold_env(helm3_bin: Path, kubectl_bin: Path, **extra: str) -> dict[str, 
 
 def test_readme_puts_the_tools_on_path(skaffold_bin, helm3_bin, kind_bin) -> None:
     """The README's line that puts tools.sh's skaffold, helm 3 and kind first on PATH."""
-    line = ('for tool in skaffold helm3 kind; do PATH="$(dirname "$(hack/delivery/tools.sh "$tool")"):$PATH"; done; '
-            'export PATH')
+    (line,) = [c for c in readme.commands(readme.code_blocks("`skaffold dev` on kind")[0])
+               if c.startswith("for tool in")]
     out = run(["bash", "-c", f"{line}; skaffold version; helm version --short; kind version"],
               env={**os.environ, "SKAFFOLD_UPDATE_CHECK": "false"}).stdout.split()
     assert out[0] == "v2.16.1" and out[1].startswith("v3.") and out[2] == "kind"
