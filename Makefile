@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DRISHTI_CACHE_DIR ?= $(HOME)/.cache/drishti
 
-.PHONY: install install-camera run test lint clean-cache
+.PHONY: install install-camera run test lint clean-cache mutation
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: install ## Install everything the tests need, then run the whole suite
 
 lint: install
 	$(VENV)/bin/ruff check service operator tests bench
+
+mutation: install ## Mutation testing of the core modules (cosmic-ray; minutes per module, not in CI): make mutation MODULES="clock protocol"
+	$(PY) -m hack.mutation $(MODULES)
 
 clean-cache: ## Free the disk the project's caches take outside the work tree: its Docker images and $(DRISHTI_CACHE_DIR) (Go's caches: README)
 	@case "$(abspath $(DRISHTI_CACHE_DIR))" in /|$(HOME)|"") echo "refusing to remove DRISHTI_CACHE_DIR=$(DRISHTI_CACHE_DIR)" >&2; exit 1;; esac

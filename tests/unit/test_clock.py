@@ -30,3 +30,22 @@ def test_ntsc_rates_resample_exactly():
 
 def test_without_loop_the_last_frame_holds():
     assert [source_index(k, 10, Fraction(10), 5, loop=False) for k in (3, 4, 5, 500)] == [3, 4, 4, 4]
+
+
+def test_a_realistic_epoch_counts_from_itself():
+    clock = FrameClock(epoch=1_700_000_000.25, fps=30)
+    assert clock.latest_due(1_700_000_002.75) == 75
+    assert clock.due(75) == pytest.approx(1_700_000_002.75)
+
+
+def test_without_loop_an_even_length_holds_its_last_frame_too():
+    assert [source_index(k, 10, Fraction(10), 6, loop=False) for k in (5, 6, 60)] == [5, 5, 5]
+
+
+def test_the_clock_cannot_be_changed_once_made():
+    """Replicas agree because the epoch and rate are fixed for the life of a camera."""
+    import dataclasses
+
+    clock = FrameClock(epoch=1000.0, fps=30)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        clock.epoch = 2000.0  # type: ignore[misc]
