@@ -33,6 +33,7 @@ test: install ## Install everything the tests need, then run the whole suite
 
 lint: install
 	$(VENV)/bin/ruff check service operator tests bench
+	$(VENV)/bin/mypy
 
 mutation: install ## Mutation testing of the core modules (cosmic-ray; minutes per module, not in CI): make mutation MODULES="clock protocol"
 	$(PY) -m hack.mutation $(MODULES)
