@@ -15,6 +15,7 @@ from drishti_stream import __version__, protocol
 from drishti_stream.broadcast import Broadcaster, ClientRate
 from drishti_stream.camera import Camera
 from drishti_stream.figures import JSON, Figures, figures, prefers_json
+from drishti_stream.wsstream import serve_websocket
 
 MJPEG_BOUNDARY = "frame"
 FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each of its "
@@ -109,6 +110,6 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
     @app.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
         """Protocol v1.0: one JSON text message per frame (see frame.schema.json); `?fps=N` for a lower rate."""
-        await broadcaster.serve_websocket(websocket, camera.fps)
+        await serve_websocket(websocket, broadcaster, camera.fps)
 
     return app

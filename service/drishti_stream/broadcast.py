@@ -1,30 +1,22 @@
 """Fan-out: every client has a latest-frame slot and its own writer, so no client waits for another.
 
 Publishing a frame only fills slots (no I/O). A client that cannot keep up finds its slot overwritten and
-loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is closed with 1013.
+loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is to be closed.
 A client may ask for a lower rate than the camera's (`?fps=N`): its slot is then offered only the frames on its
 own clock; and for extended metadata (`?meta=1`): it then gets the frames' second, extended message.
+
+This is the policy only, free of sockets: the server's side of a WebSocket client is in `wsstream`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from drishti_stream import telemetry
 from drishti_stream.camera import Frame
-from drishti_stream.wsprotocol import WIRE_KEY
-
-log = logging.getLogger(__name__)
-
-TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is overloaded, or this client too slow
-POLICY_VIOLATION = 1008  # RFC 6455 close code: the request is not one the server serves (a bad query parameter)
-
 
 WriteNow = Callable[[bytes], bool]
 
@@ -144,52 +136,6 @@ class Broadcaster:
             if subscriber.dropped:
                 telemetry.FRAMES_DROPPED.remove(name)
 
-    async def serve_websocket(self, websocket: WebSocket, camera_fps: int) -> None:
-        """Streams frames to one WebSocket client until it leaves, stalls, or the server stops."""
-        await websocket.accept()
-        try:
-            rate = ClientRate.parse(websocket.query_params.get("fps"), camera_fps)
-            meta = wants_meta(websocket.query_params)
-        except ValueError as exc:
-            telemetry.DISCONNECTS.labels("bad_request").inc()
-            await websocket.close(POLICY_VIOLATION, str(exc))
-            return
-        if self.clients >= self.max_clients:
-            telemetry.DISCONNECTS.labels("refused").inc()
-            await websocket.close(TRY_AGAIN_LATER, f"camera is at its limit of {self.max_clients} clients")
-            return
-        client = websocket.client
-        name = f"{client.host}:{client.port}" if client else "unknown"
-        write_now = websocket.scope.get("extensions", {}).get(WIRE_KEY, {}).get("write_now")
-        with self.subscribe(name, "websocket", write_now, rate, meta) as subscriber:
-            writer = asyncio.create_task(self._write(websocket, subscriber))
-            reader = asyncio.create_task(_drain_incoming(websocket))
-            done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            reason = writer.result() if writer in done and not writer.cancelled() else "client_closed"
-        telemetry.DISCONNECTS.labels(reason).inc()
-        log.info("client %s left (%s) after dropping %d frames", name, reason, subscriber.dropped)
-
-    async def _write(self, websocket: WebSocket, subscriber: Subscriber) -> str:
-        """The client's writer: sends the slot's frame as soon as the socket has room. Returns why it ended."""
-        while True:
-            frame = await subscriber.next_frame()
-            payload = frame.payload(subscriber.meta)
-            assert payload is not None, "offer() fills the slot only with frames that have the client's message"
-            text, wire = payload
-            try:
-                async with asyncio.timeout(self.send_timeout):
-                    await websocket.send({"type": "websocket.send", "text": text, WIRE_KEY: wire})
-            except TimeoutError:
-                await websocket.close(
-                    TRY_AGAIN_LATER, f"client accepted nothing for {self.send_timeout:g}s; closing slow client"
-                )
-                return "send_timeout"
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                return "client_closed"
-            telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
-
     async def frames(self, name: str, kind: str, rate: ClientRate | None = None) -> AsyncIterator[Frame]:
         """Newest frames for a non-WebSocket consumer (MJPEG), with the same slot policy."""
         with self.subscribe(name, kind, rate=rate) as subscriber:
@@ -209,11 +155,3 @@ def _quoted(value: str, limit: int = 24) -> str:
     """A client's value, quoted, short and ASCII: it goes back in a close reason, which holds at most 123 bytes."""
     text = ascii(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-async def _drain_incoming(websocket: WebSocket) -> None:
-    """Reads (and ignores) what the client sends, so its close and pings are seen promptly."""
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
