@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import kopf
 
-        from drishti_operator import reconcile, tracing  # noqa: F401  (importing registers the handlers)
+        from drishti_operator import handlers, tracing  # noqa: F401  (importing registers the handlers)
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in OPERATOR_EXTRA:
             raise

@@ -15,8 +15,11 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 SLOW_CALL_S = 5.0  # API calls slower than this are logged, with their time in the queue and on the wire
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the dict as JSON
 MERGE = "application/merge-patch+json"
+# The API server's words when a child would get a second controller (a camera deleted and created again).
+PREVIOUS_OWNER = "Only one reference can have Controller set to true"
 
 
 def load_configuration() -> client.Configuration:
@@ -142,6 +147,75 @@ class Kube:
 def _json_of(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
     response = method(*args, **kwargs)
     try:
-        return json.loads(response.data)
+        body: dict[str, Any] = json.loads(response.data)
+        return body
     finally:
         response.release_conn()
+
+
+class Verdict(Enum):
+    """What a failed API call means for the caller."""
+
+    RETRY = "retry"  # transient: unreachable, timed out, throttled, conflicting or failing; try again later
+    REJECTED = "rejected"  # the API server refuses what was sent (400, 422): the same request never succeeds
+    DENIED = "denied"  # 401/403: credentials or RBAC, or a namespace being deleted; retried slowly
+    GONE = "gone"  # 404: the object, or its namespace, is gone
+    PREVIOUS_OWNER = "previous-owner"  # the children still belong to a deleted camera of the same name
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """A failed API call, classified: the verdict, a one-word reason for the status, the API server's words."""
+
+    verdict: Verdict
+    reason: str
+    message: str
+    delay: float  # seconds before a retry is worth it
+    status: int | None = None  # the HTTP status; None when the API server was not reached
+
+    @property
+    def routine(self) -> bool:
+        """Expected in a cluster's normal life (a namespace or object going away): worth INFO, not WARNING."""
+        return self.verdict in (Verdict.GONE, Verdict.DENIED) or self.status == 409
+
+
+REASONS = {400: "Rejected", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+           422: "Rejected", 429: "TooManyRequests"}
+RETRY_DELAY_S = 5.0
+DENIED_DELAY_S = 30.0
+PREVIOUS_OWNER_DELAY_S = 2.0
+
+
+def classify(exc: BaseException) -> ApiError | None:
+    """The one policy for API errors: what `exc` means, or None when it is not an API error (a bug, say)."""
+    if isinstance(exc, OSError | urllib3.exceptions.HTTPError):  # refused, reset, timed out: not reached
+        return ApiError(Verdict.RETRY, "Unreachable", f"API server unreachable: {exc}", RETRY_DELAY_S)
+    if not isinstance(exc, ApiException):
+        return None
+    status = int(exc.status or 0)
+    reason, message = REASONS.get(status, "APIError"), message_of(exc)
+    if status == 422 and PREVIOUS_OWNER in message:
+        return ApiError(Verdict.PREVIOUS_OWNER, reason, message, PREVIOUS_OWNER_DELAY_S, status)
+    if status in (400, 422):
+        return ApiError(Verdict.REJECTED, reason, message, 0.0, status)
+    if status in (401, 403):
+        return ApiError(Verdict.DENIED, reason, message, DENIED_DELAY_S, status)
+    if status == 404:
+        return ApiError(Verdict.GONE, reason, message, RETRY_DELAY_S, status)
+    return ApiError(Verdict.RETRY, reason, message, _retry_after(exc) or RETRY_DELAY_S, status)
+
+
+def message_of(exc: ApiException) -> str:
+    """The API server's own message (its Status object's), else the HTTP reason phrase."""
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason or exc)
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    """The delay a throttling API server asks for (Retry-After, in seconds), if it asks."""
+    try:
+        return float((exc.headers or {}).get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None

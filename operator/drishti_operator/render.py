@@ -12,7 +12,7 @@ import json
 import posixpath
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from drishti_stream.settings import Settings, env_name
@@ -44,9 +44,13 @@ class InvalidSpec(ValueError):
 # Seconds a terminating pod keeps serving before SIGTERM (see the container's preStop hook).
 PRE_STOP_SECONDS = 3
 
+INSTANCE_LABEL = "app.kubernetes.io/instance"  # a child's camera: its name
+MANAGED_LABELS = {"app.kubernetes.io/managed-by": MANAGER}
+
+
 def selector_labels(name: str) -> dict[str, str]:
     """The labels that select a camera's pods; they never change for the life of the camera."""
-    return {"app.kubernetes.io/name": "drishti-stream", "app.kubernetes.io/instance": name}
+    return {"app.kubernetes.io/name": "drishti-stream", INSTANCE_LABEL: name}
 
 
 def labels(name: str) -> dict[str, str]:
@@ -54,11 +58,16 @@ def labels(name: str) -> dict[str, str]:
         **selector_labels(name),
         "app.kubernetes.io/component": "camera",
         "app.kubernetes.io/part-of": "drishti",
-        "app.kubernetes.io/managed-by": MANAGER,
+        **MANAGED_LABELS,
     }
 
 
 MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER},app.kubernetes.io/name=drishti-stream"
+
+
+def child_labels(camera: Mapping[str, Any]) -> dict[str, str]:
+    """The labels every child of the camera carries (see `_owned`): the standard ones over the camera's own."""
+    return {**(camera["metadata"].get("labels") or {}), **labels(camera["metadata"]["name"])}
 
 
 def label_selector(name: str) -> str:
@@ -237,7 +246,8 @@ def pod_template(camera: Mapping[str, Any], *, default_image: str = DEFAULT_IMAG
 
 
 def _owned(child: dict[str, Any], camera: Mapping[str, Any]) -> dict[str, Any]:
-    kopf.adopt(child, owner=dict(camera))  # ownerReference (controller), namespace, the camera's labels
+    # ownerReference (controller), namespace, the camera's labels
+    kopf.adopt(child, owner=kopf.Body(cast(kopf.RawBody, camera)))
     return child
 
 

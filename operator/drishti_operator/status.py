@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from drishti_operator.render import HASH_ANNOTATION, label_selector, port_of, stream_url
 
@@ -31,7 +31,41 @@ class Failure:
     message: str
 
 
-def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
+class RolloutState(TypedDict):
+    """The Deployment's own status, as its controller last wrote it."""
+
+    observedGeneration: int
+    replicas: int
+    updatedReplicas: int
+    readyReplicas: int
+    availableReplicas: int
+    conditions: list[dict[str, Any]]
+
+
+class DeploymentSummary(TypedDict):
+    """What the operator indexes of a camera's Deployment."""
+
+    uid: str | None
+    generation: int
+    labels: dict[str, str]
+    owners: list[str | None]
+    deleting: bool
+    replicas: int
+    hash: str | None  # the pod template's HASH_ANNOTATION: which pods run the latest spec
+    status: RolloutState
+
+
+class PodSummary(TypedDict):
+    """What the operator indexes of a camera's pod."""
+
+    name: str | None
+    hash: str | None
+    ready: bool
+    deleting: bool
+    problem: list[str] | None  # [reason, message] when the pod will not become ready on its own
+
+
+def summarize_deployment(body: Mapping[str, Any]) -> DeploymentSummary:
     """What the operator keeps of a live Deployment: identity, generation and rollout state."""
     meta = body.get("metadata", {})
     status = body.get("status") or {}
@@ -83,7 +117,7 @@ def pod_problem(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def summarize_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
     meta = body.get("metadata", {})
     conditions = (body.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -111,15 +145,15 @@ def _condition(kind: str, ok: bool, reason: str, message: str, generation: int,
             "lastTransitionTime": since, "observedGeneration": generation}
 
 
-def _degraded(deployment: Mapping[str, Any] | None, pods: list[Mapping[str, Any]],
+def _degraded(deployment: DeploymentSummary | None, pods: list[PodSummary],
               failure: Failure | None) -> tuple[str, str] | None:
     if failure is not None:
         return failure.reason, failure.message
-    troubled = [pod for pod in pods if pod.get("problem") and not pod.get("deleting")]
+    troubled = [problem for pod in pods if (problem := pod["problem"]) and not pod["deleting"]]
     if troubled:
-        reason, message = troubled[0]["problem"]
+        reason, message = troubled[0]
         return reason, f"{len(troubled)} of {len(pods)} pods: {message}"
-    for cond in (deployment or {}).get("status", {}).get("conditions", []):
+    for cond in deployment["status"]["conditions"] if deployment is not None else []:
         if cond["type"] == "ReplicaFailure" and cond["status"] == "True":
             return "ReplicaFailure", cond.get("message") or "pods cannot be created"
         if cond["type"] == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
@@ -129,8 +163,8 @@ def _degraded(deployment: Mapping[str, Any] | None, pods: list[Mapping[str, Any]
 
 def camera_status(
     camera: Mapping[str, Any],
-    deployment: Mapping[str, Any] | None,
-    pods: Iterable[Mapping[str, Any]],
+    deployment: DeploymentSummary | None,
+    pods: Iterable[PodSummary],
     *,
     observed_generation: int,
     failure: Failure | None = None,
@@ -143,16 +177,16 @@ def camera_status(
     previous_status = camera.get("status") or {}
     previous = {c.get("type"): c for c in previous_status.get("conditions") or []}
     stamp = now_rfc3339(now)
-    pods = [pod for pod in pods if not pod.get("deleting")]
+    pods = [pod for pod in pods if not pod["deleting"]]
     desired = int(spec.get("replicas", 1))
     # Counted from the pods themselves: they are fresher than the Deployment's status, which its controller
     # writes later (much later on a busy control plane). A pod runs the latest spec when it carries the hash
     # of the Deployment's current pod template.
-    latest = (deployment or {}).get("hash")
+    latest = deployment["hash"] if deployment is not None else None
     total = len(pods)
-    ready = sum(1 for pod in pods if pod.get("ready"))
-    updated = [pod for pod in pods if latest and pod.get("hash") == latest]
-    updated_ready = sum(1 for pod in updated if pod.get("ready"))
+    ready = sum(1 for pod in pods if pod["ready"])
+    updated = [pod for pod in pods if latest and pod["hash"] == latest]
+    updated_ready = sum(1 for pod in updated if pod["ready"])
 
     degraded = _degraded(deployment, pods, failure)
     if failure is not None:

@@ -17,7 +17,7 @@ def test_reconciles_and_their_api_calls_are_traced(cams: Cameras, operator_proce
     exporter = memory_exporter()
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("DRISHTI_OPERATOR_STATUS_DELAY", "0.1")
-    args = ["run", "--standalone", "--namespace", cams.namespace, "-m", "drishti_operator.reconcile"]
+    args = ["run", "--standalone", "--namespace", cams.namespace, "-m", "drishti_operator.handlers"]
     with KopfRunner(args, timeout=60) as runner:
         cams.create("traced", fps=5)
         cams.wait_ready("traced", generation=1)

@@ -1,10 +1,10 @@
-"""The cluster-free parts of the reconcile: camera snapshots, drift comparison, Kopf settings."""
+"""The cluster-free parts of the operator: camera snapshots, drift, children's labels, Kopf settings."""
 
 from __future__ import annotations
 
 import kopf
-from drishti_operator import reconcile
-from drishti_operator.render import MANAGED_SELECTOR, render_service
+from drishti_operator import drift, indices, kopf_setup
+from drishti_operator.render import MANAGED_SELECTOR, child_labels, render_service
 
 
 def camera() -> dict:
@@ -20,7 +20,7 @@ def camera() -> dict:
 
 
 def test_compact_keeps_what_the_reconcile_needs() -> None:
-    snapshot = reconcile.compact(camera())
+    snapshot = indices.compact(camera())
     assert snapshot["metadata"] == {"name": "cam", "namespace": "ns", "uid": "u1", "generation": 2,
                                     "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"site": "a"}}
     assert snapshot["spec"] == {"source": "synthetic", "port": 8000}
@@ -31,37 +31,37 @@ def test_subset_detects_edits_but_not_server_defaults() -> None:
     desired = render_service(camera())
     live = {"spec": {**desired["spec"], "clusterIP": "10.0.0.7", "sessionAffinity": "None",
                      "ports": [{**desired["spec"]["ports"][0], "appProtocol": None}]}}
-    assert reconcile._subset(desired["spec"], live["spec"])
+    assert drift._subset(desired["spec"], live["spec"])
     live["spec"]["ports"][0]["port"] = 9999
-    assert not reconcile._subset(desired["spec"], live["spec"])
+    assert not drift._subset(desired["spec"], live["spec"])
     live["spec"]["ports"] = []
-    assert not reconcile._subset(desired["spec"], live["spec"])
+    assert not drift._subset(desired["spec"], live["spec"])
 
 
 def test_children_labels_are_the_standard_ones_over_the_cameras() -> None:
     body = camera()
     body["metadata"]["labels"]["app.kubernetes.io/instance"] = "helm-release"
-    labels = reconcile.labels_of(body)
+    labels = child_labels(body)
     assert labels["site"] == "a" and labels["app.kubernetes.io/instance"] == "cam"
 
 
 def test_kopf_settings() -> None:
     settings = kopf.OperatorSettings()
-    reconcile.configure_kopf(settings)
+    kopf_setup.configure_kopf(settings)
     assert settings.posting.level >= 30
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
-    assert isinstance(settings.persistence.diffbase_storage, reconcile.MemoryDiffBaseStorage)
+    assert isinstance(settings.persistence.diffbase_storage, kopf_setup.MemoryDiffBaseStorage)
     assert list(settings.watching.label_selectors.values()) == [MANAGED_SELECTOR] * 3
 
 
 def test_resource_versions_compare_numerically() -> None:
-    assert reconcile._newer("100", "99") and not reconcile._newer("99", "100") and not reconcile._newer("5", "5")
+    assert drift._newer("100", "99") and not drift._newer("99", "100") and not drift._newer("5", "5")
 
 
 def test_child_event_noise_is_filtered() -> None:
     import logging
 
-    quiet = reconcile.QuietChildEvents()
+    quiet = kopf_setup.QuietChildEvents()
 
     def record(level: int, message: str) -> logging.LogRecord:
         return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
