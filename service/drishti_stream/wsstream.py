@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is overloaded, or this client too slow
 POLICY_VIOLATION = 1008  # RFC 6455 close code: a request the server does not serve (a bad query parameter)
 
+# What sending to a client that has left raises: the ASGI spec has the server raise an OSError subclass
+# (uvicorn's ClientDisconnected), which Starlette's WebSocket.send turns into WebSocketDisconnect(1006).
+# RuntimeError is not one: it is how Starlette and uvicorn report misuse (a send after close, a wrong
+# message type), a bug that must not pass for a client that left.
+CLIENT_GONE = (WebSocketDisconnect, OSError)
+
 
 async def serve_websocket(websocket: WebSocket, broadcaster: Broadcaster, camera_fps: int) -> None:
     """Streams frames to one WebSocket client until it leaves, stalls, or the server stops."""
@@ -44,6 +50,8 @@ async def serve_websocket(websocket: WebSocket, broadcaster: Broadcaster, camera
         done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        if reader in done and not reader.cancelled():
+            reader.result()  # a failure to read is a bug to surface, not a departure
         reason = writer.result() if writer in done and not writer.cancelled() else "client_closed"
     telemetry.DISCONNECTS.labels(reason).inc()
     log.info("client %s left (%s) after dropping %d frames", name, reason, subscriber.dropped)
@@ -64,7 +72,7 @@ async def _write(websocket: WebSocket, subscriber: Subscriber, send_timeout: flo
                 TRY_AGAIN_LATER, f"client accepted nothing for {send_timeout:g}s; closing slow client"
             )
             return "send_timeout"
-        except (WebSocketDisconnect, RuntimeError, OSError):
+        except CLIENT_GONE:
             return "client_closed"
         telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
 

@@ -8,12 +8,14 @@ import json
 import os
 import signal
 import socket
+import struct
 import time
 
 from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 from websockets.uri import parse_uri
 
+from hack.cluster.testing import wait_until
 from tests.service.camera import Camera, assert_every_frame_sent, assert_on_time, collect, metric_samples
 
 
@@ -55,6 +57,11 @@ class RawClient:
                     return Close.parse(event.data)
 
     def close(self) -> None:
+        self.sock.close()
+
+    def vanish(self) -> None:
+        """Leaves without a close frame or a FIN: the kernel resets the connection (as a crashed client's)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
 
@@ -136,3 +143,33 @@ def test_sigterm_closes_every_client_with_1001_and_exits_within_2s(start_camera)
     assert code == 1001
     assert exit_code == -signal.SIGTERM  # uvicorn re-raises the signal after a clean shutdown, for supervisors
     assert elapsed <= 2.0, f"exited after {elapsed:.2f}s"
+
+
+def test_a_client_that_closes_mid_stream_is_counted_as_client_closed(start_camera):
+    # its close frame reaches the reader, which ends the stream
+    camera = start_camera(DRISHTI_FPS="30")
+
+    async def leave_after_five_frames():
+        import websockets
+
+        async with websockets.connect(camera.ws) as ws:
+            for _ in range(5):
+                await ws.recv()
+
+    asyncio.run(leave_after_five_frames())
+    wait_until(lambda: disconnects(camera, "client_closed") == 1, 5, 0.05, what=camera.output)
+    assert camera.sample("drishti_clients_connected") == 0
+    assert "Exception in ASGI application" not in camera.output()
+
+
+def test_a_client_that_vanishes_while_its_writer_waits_for_room_is_counted_as_client_closed(start_camera):
+    # The writer is inside send (the socket is full) when the connection is reset: the send raises, and the
+    # writer, not only the reader, must take that for a departure rather than a bug.
+    camera = start_camera(DRISHTI_FPS="30", DRISHTI_SEND_TIMEOUT="60")
+    stalled = RawClient(camera)  # and then never reads
+    wait_until(lambda: camera.sample("drishti_client_frames_dropped_total") >= 5, 10, 0.05,
+               what="the stalled client's socket to fill and its writer to block (frames dropped)")
+    stalled.vanish()
+    wait_until(lambda: disconnects(camera, "client_closed") == 1, 5, 0.05, what=camera.output)
+    assert camera.sample("drishti_clients_connected") == 0
+    assert "Exception in ASGI application" not in camera.output()
