@@ -1,8 +1,8 @@
 """The VirtualCamera CustomResourceDefinition, generated from the camera's settings model.
 
-The camera's own settings (`drishti_stream.settings.Settings`) are the one source of truth: every setting a user
-may choose becomes a spec field with the same type, range, enum and default; the few the operator decides itself
-(`OPERATOR_MANAGED`) do not. A new setting must be placed in one group or the other, or the tests fail.
+The camera's own settings (`drishti_stream.settings.Settings`) are the one source of truth: every setting a
+user may choose becomes a spec field with the same type, range, enum and default; the few the operator decides
+itself (`OPERATOR_MANAGED`) do not. A new setting must be placed in one group or the other, or the tests fail.
 
     python -m drishti_operator.crd                 # the CRD as YAML on stdout
     python -m drishti_operator.crd -o FILE [...]   # written to one or more files
@@ -37,8 +37,8 @@ RENAMED: dict[str, str] = {"video_path": "source"}
 
 # Where a camera in Kubernetes means something more precise than the setting's own description.
 DESCRIPTIONS: dict[str, str] = {
-    "epoch": "Unix time of frame 0. Unset = the VirtualCamera's creation time, so frame ids survive pod restarts "
-             "and rollouts and every replica sends the same frame at the same time.",
+    "epoch": "Unix time of frame 0. Unset = the VirtualCamera's creation time, so frame ids survive pod "
+             "restarts and rollouts and every replica sends the same frame at the same time.",
     "port": "Port the camera listens on and its Service exposes.",
 }
 
@@ -64,7 +64,8 @@ def camel(field: str) -> str:
 
 
 def spec_fields() -> dict[str, str]:
-    """Spec name -> settings field, for every setting a VirtualCamera may choose: the source, then the model's order."""
+    """Spec name -> settings field, for every setting a VirtualCamera may choose: the source, then the model's
+    order."""
     chosen = [field for field in Settings.model_fields if field not in OPERATOR_MANAGED]
     chosen.sort(key=lambda field: field != "video_path")
     return {camel(field): field for field in chosen}
@@ -163,7 +164,8 @@ def spec_schema() -> dict[str, Any]:
         },
         "resources": {
             "type": "object",
-            "description": "Compute resources of a camera pod; each of requests and limits replaces the default.",
+            "description": "Compute resources of a camera pod; each of requests and limits replaces the "
+                           "default.",
             "properties": {
                 "requests": _quantities("Minimum resources, e.g. {cpu: 250m, memory: 512Mi}."),
                 "limits": _quantities("Maximum resources, e.g. {memory: 1Gi}."),
@@ -258,7 +260,8 @@ def status_schema() -> dict[str, Any]:
         "properties": {
             "observedGeneration": {"type": "integer",
                                    "description": "The spec generation the status describes."},
-            "phase": {"type": "string", "enum": ["Pending", "Progressing", "Ready", "Degraded", "ScaledToZero"],
+            "phase": {"type": "string",
+                      "enum": ["Pending", "Progressing", "Ready", "Degraded", "ScaledToZero"],
                       "description": "A one-word summary of the conditions."},
             "conditions": {
                 "type": "array",
@@ -268,7 +271,8 @@ def status_schema() -> dict[str, Any]:
             },
             "replicas": {"type": "integer", "description": "Pods of the camera (for the scale subresource)."},
             "readyReplicas": {"type": "integer", "description": "Pods that serve frames."},
-            "selector": {"type": "string", "description": "Label selector of the pods (for the scale subresource)."},
+            "selector": {"type": "string",
+                         "description": "Label selector of the pods (for the scale subresource)."},
             "serviceName": {"type": "string", "description": "The camera's Service."},
             "url": {"type": "string", "description": "Where consumers in the cluster stream from."},
             "epoch": {"type": "number", "description": "Unix time of frame 0, the same for every pod."},
@@ -289,12 +293,14 @@ def printer_columns() -> list[dict[str, Any]]:
 
 
 def name_rule() -> dict[str, Any]:
-    """The camera's name names its Service and is its DRISHTI_NAME: a DNS-1035 label within the setting's length."""
+    """The camera's name names its Service and is its DRISHTI_NAME: a DNS-1035 label within the setting's
+    length."""
     longest = next(m.max_length for m in Settings.model_fields["name"].metadata if hasattr(m, "max_length"))
     return {
-        "rule": f"self.metadata.name.size() <= {longest} && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-        "message": f"name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, "
-                   f"at most {longest} characters): it names the camera's Service",
+        "rule": f"self.metadata.name.size() <= {longest} "
+                "&& self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        "message": f"name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a "
+                   f"letter, at most {longest} characters): it names the camera's Service",
         "reason": "FieldValueInvalid",
     }
 
@@ -360,7 +366,8 @@ def render_crd_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drishti_operator.crd", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m drishti_operator.crd",
+                                     description=(__doc__ or "").split("\n")[0])
     parser.add_argument("-o", "--output", action="append", type=Path, default=[],
                         help="write the CRD to this file (repeatable); stdout when none")
     parser.add_argument("--check", action="append", type=Path, default=[],
@@ -369,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render_crd_yaml()
     stale = [path for path in args.check if not path.is_file() or path.read_text() != text]
     for path in stale:
-        print(f"{path}: stale, regenerate it with `python -m drishti_operator.crd -o {path}`", file=sys.stderr)
+        print(f"{path}: stale, regenerate it with `python -m drishti_operator.crd -o {path}`",
+              file=sys.stderr)
     for path in args.output:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

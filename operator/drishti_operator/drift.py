@@ -2,7 +2,8 @@
 
 A deleted child is applied again; a Deployment whose generation moved past the one the operator applied (or
 whose labels lost the camera's), or a Service whose fields the operator owns differ from its rendering, is
-applied again. One table (`CHILDREN`) says, per kind, how to render it, how to tell drift, and what to remember.
+applied again. One `Child` per kind (`DEPLOYMENT`, `SERVICE`) says how to render it, how to tell its drift and
+what to remember of it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ Body = Mapping[str, Any]
 def _subset(desired: Any, live: Any) -> bool:
     """True when every field of `desired` has the same value in `live` (lists element-wise, in order)."""
     if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(_subset(value, live.get(key)) for key, value in desired.items())
+        return isinstance(live, Mapping) \
+            and all(_subset(value, live.get(key)) for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) \
             and all(_subset(d, item) for d, item in zip(desired, live, strict=True))
@@ -48,7 +50,8 @@ def _newer(version: str, than: str) -> bool:
         return version != than
 
 
-def _deployment_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any], applied: Applied) -> str | None:
+def _deployment_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any],
+                      applied: Applied) -> str | None:
     meta = body.get("metadata", {})
     if meta.get("uid") != applied.deployment_uid:
         return None  # an older incarnation's event, or one the operator has not seen applied yet
@@ -61,8 +64,10 @@ def _deployment_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any], 
     return None
 
 
-def _service_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any], applied: Applied) -> str | None:
-    # A Service has no generation: an edit shows as a newer resourceVersion, compared with what the operator owns.
+def _service_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any],
+                   applied: Applied) -> str | None:
+    # A Service has no generation: an edit shows as a newer resourceVersion, compared with what the operator
+    # owns.
     meta = body.get("metadata", {})
     if meta.get("uid") != applied.service_uid:
         return None
@@ -75,7 +80,8 @@ def _service_drift(event: kopf.RawEvent, body: Body, camera: dict[str, Any], app
         desired = render_service(camera)
     except InvalidSpec:
         return None
-    if _subset(desired["spec"], body.get("spec")) and _subset(desired["metadata"]["labels"], meta.get("labels")):
+    if _subset(desired["spec"], body.get("spec")) \
+            and _subset(desired["metadata"]["labels"], meta.get("labels")):
         applied.service_version = version  # someone else's change, to fields the operator does not own
         return None
     return "edited"
@@ -101,7 +107,8 @@ class Child:
     remember: Callable[[Applied, Body], None]
 
 
-DEPLOYMENT = Child("Deployment", lambda runtime, camera: render_deployment(camera, default_image=runtime.image),
+DEPLOYMENT = Child("Deployment",
+                   lambda runtime, camera: render_deployment(camera, default_image=runtime.image),
                    _deployment_drift, _remember_deployment)
 SERVICE = Child("Service", lambda _, camera: render_service(camera), _service_drift, _remember_service)
 
@@ -123,7 +130,10 @@ async def _owner_as_applied(runtime: Runtime, indices: Indices, key: Key,
         return
     async with runtime.lock(key):
         applied = runtime.applied.get(key)
-        yield None if applied is None or applied.camera_uid != camera["metadata"]["uid"] else (camera, applied)
+        if applied is None or applied.camera_uid != camera["metadata"]["uid"]:
+            yield None
+        else:
+            yield camera, applied
 
 
 async def repair_drift(child: Child, runtime: Runtime, indices: Indices, event: kopf.RawEvent, body: Body,
@@ -135,7 +145,8 @@ async def repair_drift(child: Child, runtime: Runtime, indices: Indices, event: 
 
 
 async def _still_there(runtime: Runtime, camera: Body) -> bool:
-    """Asks the API server whether the camera still exists (after a child's deletion, which may be its own)."""
+    """Asks the API server whether the camera still exists (after a child's deletion, which may be its
+    own)."""
     meta = camera["metadata"]
     current = await runtime.kube.get_camera(meta["namespace"], meta["name"])
     return current is not None and current["metadata"].get("uid") == meta["uid"] \
@@ -165,8 +176,8 @@ async def _repair(child: Child, runtime: Runtime, camera: dict[str, Any], applie
             if problem is None:
                 raise
             span.outcome = "unreachable" if problem.status is None else f"api-error-{problem.status}"
-            logger.log(logging.INFO if problem.routine else logging.WARNING, "%s %s: %s: %s", child.kind, cause,
-                       doing, problem.message)
+            level = logging.INFO if problem.routine else logging.WARNING
+            logger.log(level, "%s %s: %s: %s", child.kind, cause, doing, problem.message)
             return
         child.remember(applied, live)
         span.outcome = "repaired"
@@ -175,7 +186,8 @@ async def _repair(child: Child, runtime: Runtime, camera: dict[str, Any], applie
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_LABELS)
 async def deployment_event(*, event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                           cameras: CameraIndex | None = None, camera_deployments: DeploymentIndex | None = None,
+                           cameras: CameraIndex | None = None,
+                           camera_deployments: DeploymentIndex | None = None,
                            camera_pods: PodIndex | None = None, **_: Any) -> None:
     indices = Indices.of(cameras, camera_deployments, camera_pods)
     await repair_drift(DEPLOYMENT, memo.runtime, indices, event, body, logger)
@@ -186,5 +198,5 @@ async def deployment_event(*, event: kopf.RawEvent, body: kopf.Body, memo: kopf.
 async def service_event(*, event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
                         cameras: CameraIndex | None = None, camera_deployments: DeploymentIndex | None = None,
                         camera_pods: PodIndex | None = None, **_: Any) -> None:
-    await repair_drift(SERVICE, memo.runtime, Indices.of(cameras, camera_deployments, camera_pods), event, body,
-                       logger)
+    indices = Indices.of(cameras, camera_deployments, camera_pods)
+    await repair_drift(SERVICE, memo.runtime, indices, event, body, logger)

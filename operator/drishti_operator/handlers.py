@@ -1,4 +1,5 @@
-"""Every Kopf handler of the operator, registered by importing this module (`kopf run -m drishti_operator.handlers`).
+"""Every Kopf handler of the operator, registered by importing this module
+(`kopf run -m drishti_operator.handlers`; `drishti-operator` imports it).
 
 | module          | handlers                                   | concern                                    |
 |-----------------|--------------------------------------------|--------------------------------------------|

@@ -1,4 +1,4 @@
-"""Kopf's in-memory indices of cameras, their Deployments and their pods: what handlers read instead of the API.
+"""Kopf's in-memory indices of cameras, their Deployments and their pods: what handlers read, not the API.
 
 Each index handler's name is the keyword under which Kopf passes its index to every handler; `Indices` gathers
 the three, typed.
@@ -18,6 +18,7 @@ from drishti_operator.runtime import Key
 from drishti_operator.status import DeploymentSummary, PodSummary, summarize_deployment, summarize_pod
 
 CAMERAS = (GROUP, VERSION, PLURAL)
+KEPT_METADATA = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "labels")
 CameraIndex = kopf.Index[Key, dict[str, Any]]
 DeploymentIndex = kopf.Index[Key, DeploymentSummary]
 PodIndex = kopf.Index[Key, PodSummary]
@@ -29,9 +30,7 @@ def compact(body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
         "kind": body.get("kind", KIND),
-        "metadata": {key: _plain(meta.get(key)) for key in
-                     ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "labels")
-                     if meta.get(key) is not None},
+        "metadata": {key: _plain(meta.get(key)) for key in KEPT_METADATA if meta.get(key) is not None},
         "spec": _plain(body.get("spec") or {}),
         "status": _plain(body.get("status") or {}),
     }
@@ -52,7 +51,8 @@ def key_of(body: Mapping[str, Any]) -> Key:
 
 
 @kopf.index(*CAMERAS)
-async def cameras(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+async def cameras(*, namespace: str | None, name: str, body: kopf.Body,
+                  **_: Any) -> dict[Key, dict[str, Any]]:
     return {(namespace or "", name): compact(body)}
 
 
@@ -70,7 +70,7 @@ async def camera_pods(*, body: kopf.Body, **_: Any) -> dict[Key, PodSummary] | N
 
 @dataclass(frozen=True)
 class Indices:
-    """The three indices, as a handler receives them (`Indices.of(cameras, camera_deployments, camera_pods)`)."""
+    """The three indices, from the handler's keyword arguments of the same names (see `of`)."""
 
     cameras: CameraIndex
     deployments: DeploymentIndex

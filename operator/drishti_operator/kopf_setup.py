@@ -1,8 +1,9 @@
-"""How Kopf is set up for this operator: its storages, its settings and the noise it may leave out of the log."""
+"""How Kopf is set up for this operator: its storages, its settings, and the noise left out of its log."""
 
 from __future__ import annotations
 
 import logging
+
 import kopf
 
 from drishti_operator import GROUP

@@ -35,7 +35,8 @@ PREVIOUS_OWNER = "Only one reference can have Controller set to true"
 
 
 def load_configuration() -> client.Configuration:
-    """The cluster's address and credentials: KUBECONFIG (or ~/.kube/config), else the pod's service account."""
+    """The cluster's address and credentials: KUBECONFIG (or ~/.kube/config), else the pod's service
+    account."""
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config(client_configuration=configuration)
@@ -50,7 +51,7 @@ def connection_info(configuration: client.Configuration) -> dict[str, Any]:
     header = configuration.get_api_key_with_prefix("BearerToken") \
         or configuration.get_api_key_with_prefix("authorization")
     parts = header.split(" ", 1) if header else []
-    scheme, token = (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    scheme, token = (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1]) if parts else (None, None)
     return {
         "server": configuration.host,
         "ca_path": configuration.ssl_ca_cert,
@@ -120,8 +121,8 @@ class Kube:
             if exc.status != 422:
                 raise
             try:
-                await self._call("patch", kind, namespace, name, patch, name, namespace, {"spec": obj["spec"]},
-                                 field_manager=MANAGER, _content_type=MERGE)
+                await self._call("patch", kind, namespace, name, patch, name, namespace,
+                                 {"spec": obj["spec"]}, field_manager=MANAGER, _content_type=MERGE)
             except ApiException:
                 raise exc from None
         return await self._call("apply", kind, namespace, name, patch, name, namespace, dict(obj),
@@ -137,7 +138,8 @@ class Kube:
                 return None
             raise
 
-    async def patch_camera_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_camera_status(self, namespace: str, name: str,
+                                  status: Mapping[str, Any]) -> dict[str, Any]:
         return await self._call("patch", "VirtualCamera/status", namespace, name,
                                 self.custom.patch_namespaced_custom_object_status,
                                 GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)},
@@ -165,7 +167,8 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class ApiError:
-    """A failed API call, classified: the verdict, a one-word reason for the status, the API server's words."""
+    """A failed API call, classified: its verdict, a one-word reason for the status, the API server's
+    words."""
 
     verdict: Verdict
     reason: str

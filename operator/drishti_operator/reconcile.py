@@ -120,7 +120,8 @@ async def _fail(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], f
     if permanent:
         runtime.failures[(meta["namespace"], meta["name"])] = (generation, failure)
     logger.warning("%s: %s", failure.reason, failure.message)
-    await write_status(runtime, indices, camera, observed_generation=generation, failure=failure, logger=logger)
+    await write_status(runtime, indices, camera, observed_generation=generation, failure=failure,
+                       logger=logger)
 
 
 @kopf.on.event(*CAMERAS)

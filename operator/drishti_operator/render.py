@@ -1,8 +1,8 @@
 """The children of a VirtualCamera, rendered by pure functions of its body: a Deployment and a Service.
 
 Nothing here talks to the cluster, so every rule of the pod (its environment, probes, security context,
-volumes) is unit-tested without one. The pod template carries a hash of itself (`HASH_ANNOTATION`): equal specs
-render byte-equal templates, so applying them again rolls nothing; a real change rolls the pods once.
+volumes) is unit-tested without one. The pod template carries a hash of itself (`HASH_ANNOTATION`): equal
+specs render byte-equal templates, so applying them again rolls nothing; a real change rolls the pods once.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER},app.kubernetes.io/na
 
 
 def child_labels(camera: Mapping[str, Any]) -> dict[str, str]:
-    """The labels every child of the camera carries (see `_owned`): the standard ones over the camera's own."""
+    """The labels every child of the camera carries (see `_owned`): the standard ones over the camera's."""
     return {**(camera["metadata"].get("labels") or {}), **labels(camera["metadata"]["name"])}
 
 
@@ -141,8 +141,9 @@ def camera_settings(camera: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def camera_env(camera: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The DRISHTI_* environment of a camera pod, in the settings model's order (unset settings are omitted), then
-    the standard variables of its Google credentials and its trace exporter, when the spec names them."""
+    """The DRISHTI_* environment of a camera pod, in the settings model's order (unset settings are
+    omitted), then the standard variables of its Google credentials and its trace exporter, when the spec
+    names them."""
     values = {**camera_settings(camera), **FIXED_ENV}
     env = [{"name": env_name(field), "value": _env_value(values[field])}
            for field in Settings.model_fields if field in values]
@@ -209,10 +210,11 @@ def pod_template(camera: Mapping[str, Any], *, default_image: str = DEFAULT_IMAG
         "livenessProbe": {"httpGet": {"path": "/health", "port": PORT_NAME},
                           "initialDelaySeconds": 5, "periodSeconds": 10, "failureThreshold": 3},
         "resources": _resources(spec),
-        # the camera writes why it could not start to /dev/termination-log; anything else that kills it, the log's end
+        # the camera writes why it could not start to /dev/termination-log; anything else that kills it, the
+        # log's end
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        # A pod being replaced keeps serving while kube-proxy and the endpoints learn that it is going; then SIGTERM
-        # closes its clients with 1001 and they reconnect, through the Service, to a pod that is Ready.
+        # A pod being replaced keeps serving while kube-proxy and the endpoints learn that it is going; then
+        # SIGTERM closes its clients with 1001 and they reconnect, through the Service, to a Ready pod.
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -278,11 +280,14 @@ def render_service(camera: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(name),
-            "ports": [{"name": PORT_NAME, "port": port_of(camera), "targetPort": PORT_NAME, "protocol": "TCP"}],
+            "ports": [{"name": PORT_NAME, "port": port_of(camera), "targetPort": PORT_NAME,
+                       "protocol": "TCP"}],
         },
     }, camera)
 
 
-def render(camera: Mapping[str, Any], *, default_image: str = DEFAULT_IMAGE) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both children of a camera: (Deployment, Service). Raises InvalidSpec for a spec the camera would refuse."""
+def render(camera: Mapping[str, Any], *,
+           default_image: str = DEFAULT_IMAGE) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both children of a camera: (Deployment, Service). Raises InvalidSpec for a spec the camera would
+    refuse."""
     return render_deployment(camera, default_image=default_image), render_service(camera)

@@ -1,9 +1,9 @@
 """A camera's status, computed by pure functions from what its Deployment and pods report.
 
-`summarize_deployment` and `summarize_pod` keep the few fields that matter (they are what the operator indexes);
-`camera_status` turns them into `phase`, the `Ready`/`Progressing`/`Degraded` conditions and the stream URL.
-A condition keeps its `lastTransitionTime` while its status stays the same, so an unchanged camera computes an
-unchanged status, and the operator writes nothing.
+`summarize_deployment` and `summarize_pod` keep the few fields that matter (they are what the operator
+indexes); `camera_status` turns them into `phase`, the `Ready`/`Progressing`/`Degraded` conditions and the
+stream URL. A condition keeps its `lastTransitionTime` while its status stays the same, so an unchanged
+camera computes an unchanged status, and the operator writes nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ CONDITION_TYPES = ("Ready", "Progressing", "Degraded")
 
 @dataclass(frozen=True)
 class Failure:
-    """Something only the operator knows went wrong (an invalid spec, a rejected child): reported as Degraded."""
+    """Something only the operator knows went wrong (an invalid spec, a rejected child): reported as
+    Degraded."""
 
     reason: str
     message: str
@@ -93,7 +94,8 @@ def summarize_deployment(body: Mapping[str, Any]) -> DeploymentSummary:
 
 
 def pod_problem(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """Why a pod will not become ready on its own (unschedulable, crash loop, image pull ...), if it will not."""
+    """Why a pod will not become ready on its own (unschedulable, crash loop, image pull ...), if it will
+    not."""
     status = body.get("status") or {}
     if status.get("phase") == "Failed":
         return status.get("reason") or "PodFailed", status.get("message") or "the pod failed"
@@ -110,7 +112,8 @@ def pod_problem(body: Mapping[str, Any]) -> tuple[str, str] | None:
             return "OOMKilled", f"container {container.get('name')} ran out of memory; raise resources.limits"
         if reason == "CrashLoopBackOff" and (said := (terminated.get("message") or "").strip()):
             # the container's own last words (the camera writes its one-line reason there)
-            return reason, f"container {container.get('name')} exited with {terminated.get('exitCode')}: {said}"
+            name, code = container.get("name"), terminated.get("exitCode")
+            return reason, f"container {name} exited with {code}: {said}"
         if reason in WAITING_PROBLEMS:
             message = waiting.get("message") or reason
             return reason, f"container {container.get('name')}: {message}"
@@ -196,7 +199,8 @@ def camera_status(
     elif observed_generation < meta.get("generation", 0):
         progressing = (True, "Reconciling", "applying the latest spec")
     elif updated_ready < desired or len(updated) != total or total > desired:
-        progressing = (True, "RollingOut", f"{updated_ready} of {desired} pods run the latest spec and are ready")
+        progressing = (True, "RollingOut",
+                       f"{updated_ready} of {desired} pods run the latest spec and are ready")
     else:
         progressing = (False, "RolloutComplete", f"{updated_ready} of {desired} pods run the latest spec")
 
@@ -220,8 +224,7 @@ def camera_status(
 
     conditions = [
         _condition("Ready", is_ready, why, said, observed_generation, previous, stamp),
-        _condition("Progressing", progressing[0], progressing[1], progressing[2], observed_generation, previous,
-                   stamp),
+        _condition("Progressing", *progressing, observed_generation, previous, stamp),
         _condition("Degraded", degraded is not None, degraded[0] if degraded else "AsExpected",
                    degraded[1] if degraded else "no problem reported", observed_generation, previous, stamp),
     ]

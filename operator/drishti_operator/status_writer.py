@@ -101,7 +101,7 @@ async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: kopf.Lo
 
 
 @kopf.on.event("pods", labels=MANAGED_LABELS)
-async def pod_event(*, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, cameras: CameraIndex | None = None,
-                    camera_deployments: DeploymentIndex | None = None, camera_pods: PodIndex | None = None,
-                    **_: Any) -> None:
+async def pod_event(*, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
+                    cameras: CameraIndex | None = None, camera_deployments: DeploymentIndex | None = None,
+                    camera_pods: PodIndex | None = None, **_: Any) -> None:
     schedule_status(memo.runtime, Indices.of(cameras, camera_deployments, camera_pods), key_of(body), logger)

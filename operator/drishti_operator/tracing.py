@@ -1,9 +1,10 @@
 """OpenTelemetry spans around every reconcile and every API call it makes.
 
-Exporting is configured only by the standard environment (`OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
-`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_SDK_DISABLED`, ...). With none of them set no
-provider is installed: the spans are OpenTelemetry's no-op spans and cost next to nothing. A process that installs
-its own provider first (a test with an in-memory exporter) receives the spans too.
+Exporting is configured only by the standard environment (`OTEL_TRACES_EXPORTER`,
+`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_SDK_DISABLED`,
+...). With none of them set no provider is installed: the spans are OpenTelemetry's no-op spans and cost
+next to nothing. A process that installs its own provider first (a test with an in-memory exporter) receives
+the spans too.
 """
 
 from __future__ import annotations
