@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
@@ -39,7 +39,7 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
     )
 
     @app.get("/", summary="What this camera is and what it is doing")
-    def info() -> dict:
+    def info() -> dict[str, Any]:
         source = camera.source
         latest = camera.latest
         return {
@@ -62,11 +62,11 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
         }
 
     @app.get("/health", summary="Liveness: the process is serving")
-    def health() -> dict:
+    def health() -> dict[str, Any]:
         return {"status": "ok"}
 
     @app.get("/ready", summary="Readiness: a frame has been produced", responses={503: {}})
-    def ready(response: Response) -> dict:
+    def ready(response: Response) -> dict[str, Any]:
         if camera.latest is None:
             response.status_code = 503
             return {"status": "starting"}

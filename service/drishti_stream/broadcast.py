@@ -78,8 +78,9 @@ class Subscriber:
         payload = frame.payload(self.meta)
         if payload is None:  # produced before the client asked for metadata
             return
-        idle = self._write_now is not None and not self._writing and self._pending is None
-        if idle and self._write_now(payload[1]):
+        write_now = self._write_now
+        idle = not self._writing and self._pending is None
+        if write_now is not None and idle and write_now(payload[1]):
             telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
             return
         if self._pending is not None:

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -28,7 +29,9 @@ def _default_cache_dir() -> Path:
 def setting(default: Any, key: str, description: str, allowed: str | None = None, **kwargs: Any) -> Any:
     """A field with its dotted `config.yaml` key recorded next to its range and description; `allowed`
     words what an error says the field accepts, where its constraints alone would say it poorly."""
-    extra = {"yaml_key": key} | ({"allowed": allowed} if allowed else {})
+    extra: JsonDict = {"yaml_key": key}
+    if allowed:
+        extra["allowed"] = allowed
     return Field(default, description=description, json_schema_extra=extra, **kwargs)
 
 
