@@ -19,8 +19,8 @@ log = logging.getLogger("drishti_stream")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-# Where Kubernetes looks for why a container ended (the pod's default terminationMessagePath); the kubelet creates
-# it, so it exists only in a pod.
+# Where Kubernetes looks for why a container ended (the pod's default terminationMessagePath); the kubelet
+# creates it, so it exists only in a pod.
 TERMINATION_LOG = Path("/dev/termination-log")
 
 
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"drishti-stream {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run a camera (the default); configured by config.yaml and DRISHTI_*")
-    check = commands.add_parser("probe", help="connect as a consumer and check the stream against protocol v1.0")
+    check = commands.add_parser("probe",
+                                help="connect as a consumer and check the stream against protocol v1.0")
     check.add_argument("url", help="e.g. ws://localhost:8000/ws/stream")
     check.add_argument("--seconds", type=float, default=5.0, help="how long to listen (default 5)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")

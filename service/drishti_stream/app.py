@@ -18,8 +18,8 @@ from drishti_stream.figures import JSON, Figures, figures, prefers_json
 from drishti_stream.wsstream import serve_websocket
 
 MJPEG_BOUNDARY = "frame"
-FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each of its "
-             "own deadlines, the same frame ids as every client asking for that rate.")
+FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each "
+             "of its own deadlines, the same frame ids as every client asking for that rate.")
 
 
 def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
@@ -90,7 +90,8 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
 
     @app.get("/stream.mjpg", summary="The stream as multipart MJPEG (browsers, VLC)", response_class=Response,
              responses={422: {}})
-    def mjpeg(request: Request, fps: Annotated[str | None, Query(description=FPS_QUERY)] = None) -> StreamingResponse:
+    def mjpeg(request: Request,
+              fps: Annotated[str | None, Query(description=FPS_QUERY)] = None) -> StreamingResponse:
         try:
             rate = ClientRate.parse(fps, camera.fps)
         except ValueError as exc:
@@ -109,7 +110,7 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
 
     @app.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
-        """Protocol v1.0: one JSON text message per frame (see frame.schema.json); `?fps=N` for a lower rate."""
+        """Protocol v1.0: one JSON text message per frame (see frame.schema.json); `?fps=N`: a lower rate."""
         await serve_websocket(websocket, broadcaster, camera.fps)
 
     return app

@@ -2,8 +2,8 @@
 
 Publishing a frame only fills slots (no I/O). A client that cannot keep up finds its slot overwritten and
 loses the older frame (counted); one that accepts nothing for `send_timeout` seconds is to be closed.
-A client may ask for a lower rate than the camera's (`?fps=N`): its slot is then offered only the frames on its
-own clock; and for extended metadata (`?meta=1`): it then gets the frames' second, extended message.
+A client may ask for a lower rate than the camera's (`?fps=N`): its slot is then offered only the frames on
+its own clock; and for extended metadata (`?meta=1`): it then gets the frames' second, extended message.
 
 This is the policy only, free of sockets: the server's side of a WebSocket client is in `wsstream`.
 """
@@ -22,8 +22,9 @@ WriteNow = Callable[[bytes], bool]
 
 
 class ClientRate:
-    """A client's own, lower rate: of the camera's frames, the first at or after each of the client's deadlines
-    (epoch + s / fps), so every client asking for the same rate gets the same frame ids, whenever it joined."""
+    """A client's own, lower rate: of the camera's frames, the first at or after each of the client's
+    deadlines (epoch + s / fps), so every client asking for the same rate gets the same frame ids, whenever
+    it joined."""
 
     def __init__(self, fps: int, camera_fps: int) -> None:
         self.fps = fps
@@ -40,7 +41,8 @@ class ClientRate:
         except ValueError:
             fps = 0
         if not 1 <= fps <= camera_fps:
-            raise ValueError(f"fps must be an integer from 1 to {camera_fps} (the camera's rate), got {_quoted(value)}")
+            raise ValueError(
+                f"fps must be an integer from 1 to {camera_fps} (the camera's rate), got {_quoted(value)}")
         return None if fps == camera_fps else cls(fps, camera_fps)
 
     def admits(self, frame_id: int) -> bool:
@@ -122,8 +124,8 @@ class Broadcaster:
             subscriber.offer(frame)
 
     @contextmanager
-    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None, rate: ClientRate | None = None,
-                  meta: bool = False) -> Iterator[Subscriber]:
+    def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None,
+                  rate: ClientRate | None = None, meta: bool = False) -> Iterator[Subscriber]:
         subscriber = Subscriber(name, write_now, rate, meta)
         self._subscribers[subscriber] = kind
         self._meta_subscribers += meta
@@ -153,6 +155,6 @@ def wants_meta(query: Mapping[str, str]) -> bool:
 
 
 def _quoted(value: str, limit: int = 24) -> str:
-    """A client's value, quoted, short and ASCII: it goes back in a close reason, which holds at most 123 bytes."""
+    """A client's value, quoted, short and ASCII: it goes back in a close reason (at most 123 bytes)."""
     text = ascii(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."

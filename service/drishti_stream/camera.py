@@ -1,8 +1,8 @@
 """The camera: produces each frame once, off the event loop, on the frame clock.
 
 Producing a frame means: pick the source frame for the frame id, encode it as JPEG (or reuse the encoding
-from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client (and, while
-a client asks for it, once more with extended metadata).
+from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client (and,
+while a client asks for it, once more with extended metadata).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class Frame:
     meta_wire: bytes | None = field(default=None, repr=False)
 
     def payload(self, meta: bool) -> tuple[str, bytes] | None:
-        """A client's message for this frame and its wire bytes; None when it asks for metadata the frame lacks."""
+        """A client's message for this frame and its wire bytes; None when it asks for metadata the frame
+        lacks."""
         if not meta:
             return self.message, self.wire
         if self.meta_message is None or self.meta_wire is None:
@@ -147,8 +148,8 @@ class Camera:
         size = len(self.produce(0).message)
         if size > CLIENT_MAX_MESSAGE_BYTES:
             log.warning(
-                "frame messages are about %d bytes, over the 1 MiB that websockets clients accept by default; "
-                "lower video.jpeg_quality or set video.max_width / video.max_height",
+                "frame messages are about %d bytes, over the 1 MiB that websockets clients accept by default;"
+                " lower video.jpeg_quality or set video.max_width / video.max_height",
                 size,
             )
         return size

@@ -59,7 +59,8 @@ def figures(camera: Camera, broadcaster: Broadcaster) -> Figures:
 
 def prefers_json(accept: str | None) -> bool:
     """True when the Accept header ranks `application/json` strictly above Prometheus text. A tie keeps the
-    default, text: `*/*`, and `application/json, */*` as kubectl sends it; so does a header that does not parse."""
+    default, text: `*/*`, and `application/json, */*` as kubectl sends it; so does a header that does not
+    parse."""
     try:
         return bool(accept) and mimeparse.quality(JSON, accept) > mimeparse.quality(PROMETHEUS_TEXT, accept)
     except mimeparse.MimeTypeParseException:

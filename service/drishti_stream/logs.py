@@ -13,7 +13,8 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
     if fmt == "json":
-        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"}))
+        renamed = {"asctime": "time", "levelname": "level"}
+        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields=renamed))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -49,7 +49,8 @@ def configure(service_name: str, version: str, env: Mapping[str, str] = os.envir
         elif name == "console":
             exporter = ConsoleSpanExporter()
         else:
-            raise ValueError(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (use otlp, console or none)")
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (use otlp, console or none)")
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return True

@@ -1,5 +1,5 @@
-"""A consumer that checks a camera: every message against the v1.0 schema (with extended metadata when the URL asks
-for it), every image as a JPEG, ids, timing."""
+"""A consumer that checks a camera: every message against the v1.0 schema (with extended metadata when the URL
+asks for it), every image as a JPEG, ids, timing."""
 
 from __future__ import annotations
 

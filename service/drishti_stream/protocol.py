@@ -32,8 +32,8 @@ def with_meta(message: str, meta: dict[str, Any]) -> str:
 
 @cache
 def message_schema(meta: bool = False) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a v1.0 message, shipped with the package; with `meta`, of the message
-    with extended metadata."""
+    """The JSON Schema (draft 2020-12) of a v1.0 message, shipped with the package; with `meta`, of the
+    message with extended metadata."""
     schema: dict[str, Any] = json.loads(files(__package__).joinpath("frame.schema.json").read_text())
     if meta:
         schema["properties"]["meta"] = {"$ref": "#/$defs/meta"}

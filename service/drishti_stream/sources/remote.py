@@ -61,8 +61,8 @@ def fetch_http(url: str, cache_dir: Path) -> Path:
 
 
 def _storage_client(endpoint: str | None) -> storage.Client:
-    """Google's API with application default credentials, anonymous when there are none (public buckets); another
-    endpoint (an emulator's) anonymously, as emulators expect."""
+    """Google's API with application default credentials, anonymous when there are none (public buckets);
+    another endpoint (an emulator's) anonymously, as emulators expect."""
     if endpoint:
         return storage.Client(client_options={"api_endpoint": endpoint}, use_auth_w_custom_endpoint=False)
     try:
@@ -72,8 +72,8 @@ def _storage_client(endpoint: str | None) -> storage.Client:
 
 
 def fetch_gcs(url: str, cache_dir: Path, endpoint: str | None = None) -> Path:
-    """Downloads gs://bucket/object with google-cloud-storage, from ``endpoint`` (an emulator's, say) when given;
-    else from Google, or STORAGE_EMULATOR_HOST when that is set."""
+    """Downloads gs://bucket/object with google-cloud-storage, from ``endpoint`` (an emulator's, say) when
+    given; else from Google, or STORAGE_EMULATOR_HOST when that is set."""
     parsed = urlparse(url)
     bucket_name, object_name = parsed.netloc, parsed.path.lstrip("/")
     if not bucket_name or not object_name:

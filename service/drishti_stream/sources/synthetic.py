@@ -54,7 +54,8 @@ class SyntheticSource(FrameSource):
             cv2.circle(image, centre, radius, color, thickness=-1, lineType=cv2.LINE_AA)
         scale = self.height / 720
         cv2.putText(image, f"DrishtiStream synthetic  frame {index}", (int(20 * scale), int(50 * scale)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+                    cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, (255, 255, 255), max(1, int(2 * scale)),
+                    cv2.LINE_AA)
         _draw_barcode(image, index)
         return image
 
@@ -64,7 +65,8 @@ def _band_height(height: int) -> int:
 
 
 def _textured_floor(width: int, height: int) -> np.ndarray:
-    """A static, camera-like background: a gradient with blurred noise, so JPEG sizes resemble real footage."""
+    """A static, camera-like background: a gradient with blurred noise, so JPEG sizes resemble real
+    footage."""
     rng = np.random.default_rng(1)
     noise = cv2.GaussianBlur(rng.integers(0, 255, (height, width), dtype=np.uint8), (0, 0), 1.2)
     gradient = np.linspace(60, 160, width, dtype=np.float32)[None, :]
