@@ -40,18 +40,20 @@ for entry in (REPO, REPO / "service", REPO / "operator"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from drishti_operator import GROUP, PLURAL, VERSION, crd
-from drishti_operator.render import MANAGED_SELECTOR
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+# imported after the sys.path tweak above, so the script also runs directly (python bench/operator_scale.py)
+from drishti_operator import GROUP, PLURAL, VERSION, crd  # noqa: E402
+from drishti_operator.render import MANAGED_SELECTOR  # noqa: E402
+from kubernetes import client, config, watch  # noqa: E402
+from kubernetes.client.rest import ApiException  # noqa: E402
 
-from bench.procstat import cpu_seconds, rss_mb
-from hack.cluster.testing import wait_until
-from tests.operator_process import OperatorProcess
-from tests.service.camera import metric_samples
+from bench.procstat import cpu_seconds, rss_mb  # noqa: E402
+from hack.cluster.testing import wait_until  # noqa: E402
+from tests.operator_process import OperatorProcess  # noqa: E402
+from tests.service.camera import metric_samples  # noqa: E402
 
 NAMESPACE = "bench-scale"
-TARGETS = {"all_ready_s": 60.0, "p99_create_to_deployment_s": 5.0, "peak_rss_mb": 200.0, "writes_per_min_at_rest": 0}
+TARGETS = {"all_ready_s": 60.0, "p99_create_to_deployment_s": 5.0, "peak_rss_mb": 200.0,
+           "writes_per_min_at_rest": 0}
 PODS_PER_NODE = 110
 
 
@@ -59,7 +61,7 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-# --- the cluster ---------------------------------------------------------------------------------------------
+# --- the cluster --------------------------------------------------------------------------------------------
 
 
 def start_control_plane() -> tuple[Any, str]:
@@ -82,7 +84,8 @@ def add_fake_nodes(core: client.CoreV1Api, pods: int) -> None:
         log("no kwok node found: not adding nodes")
         return
     template = fake[0]
-    needed = -(-pods // PODS_PER_NODE) + 1 - len(fake)  # one node of headroom (and for the operator's rollouts)
+    # + 1: one node of headroom (and for the operator's rollouts)
+    needed = -(-pods // PODS_PER_NODE) + 1 - len(fake)
     for index in range(needed):
         name = f"bench-node-{index}"
         labels = {**(template.metadata.labels or {}), "kubernetes.io/hostname": name}
@@ -172,7 +175,7 @@ def settled(apps: client.AppsV1Api, expected: int) -> bool:
         and (d.status.updated_replicas or 0) == d.spec.replicas for d in items)
 
 
-# --- observation ---------------------------------------------------------------------------------------------
+# --- observation --------------------------------------------------------------------------------------------
 
 
 class Watcher(threading.Thread):
@@ -234,7 +237,7 @@ def camera(name: str) -> dict[str, Any]:
             "spec": {"source": "synthetic", "fps": 15}}
 
 
-# --- the run -------------------------------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,8 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(2.0)
         deployments = Watcher(kubeconfig, "list_namespaced_deployment", (NAMESPACE,), MANAGED_SELECTOR)
         services = Watcher(kubeconfig, "list_namespaced_service", (NAMESPACE,), MANAGED_SELECTOR)
-        ready = Watcher(kubeconfig, "list_namespaced_custom_object", (GROUP, VERSION, NAMESPACE, PLURAL), None,
-                        predicate=lambda obj: (obj.get("status") or {}).get("phase") == "Ready")
+        ready = Watcher(kubeconfig, "list_namespaced_custom_object", (GROUP, VERSION, NAMESPACE, PLURAL),
+                        None, predicate=lambda obj: (obj.get("status") or {}).get("phase") == "Ready")
         pods = Watcher(kubeconfig, "list_namespaced_pod", (NAMESPACE,), MANAGED_SELECTOR,
                        predicate=lambda obj: any(c.get("type") == "Ready" and c.get("status") == "True"
                                                  for c in (obj.get("status") or {}).get("conditions") or []),
@@ -287,7 +290,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sent[name] = time.time()
             custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, camera(name))
 
-        log(f"creating {args.cameras} cameras ({args.clients} concurrent clients) at {time.strftime('%H:%M:%S')}")
+        log(f"creating {args.cameras} cameras ({args.clients} concurrent clients) "
+            f"at {time.strftime('%H:%M:%S')}")
         t0 = time.time()
         with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(create, names))
@@ -311,8 +315,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # the benchmark's own requests on cameras: its creates (its one watch is within rounding)
         per_camera = operator_requests(delta, args.cameras) / args.cameras
         by_kind = {f"{r}{'/' + s if s else ''} {v}": c for (g, r, s, v), c in sorted(delta.items())
-                   if c and ((g == GROUP and r == PLURAL) or ((g, r) in (("apps", "deployments"), ("", "services"))
-                                                              and s == "" and v in {"APPLY", "PATCH", "CREATE"}))}
+                   if c and ((g == GROUP and r == PLURAL)
+                             or ((g, r) in (("apps", "deployments"), ("", "services"))
+                                 and s == "" and v in {"APPLY", "PATCH", "CREATE"}))}
         results.update({
             "create_requests_s": round(created_in, 2),
             "all_ready_s": round(all_ready, 2),
@@ -350,7 +355,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rest_window_s": args.rest,
             "writes_per_min_at_rest": round(writes(rest_delta) * 60 / args.rest, 2),
             "watch_events_per_min_at_rest": round(events_at_rest * 60 / args.rest, 2),
-            "operator_cpu_s_per_min_at_rest": round((cpu_seconds(operator.proc.pid) - cpu_rest_before) * 60 / args.rest, 3),
+            "operator_cpu_s_per_min_at_rest": round(
+                (cpu_seconds(operator.proc.pid) - cpu_rest_before) * 60 / args.rest, 3),
             "peak_rss_mb": round(rss_mb(operator.proc.pid, "VmHWM"), 1),
             "rss_mb_at_rest": round(rss_mb(operator.proc.pid), 1),
         })
@@ -384,7 +390,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "restart_resume_all_s": round(resumed_in, 2),
                 "restart_writes": writes(restart_delta),
                 "restart_watch_events": deployments.events + services.events + ready.events,
-                "restart_api_requests_per_camera": round(operator_requests(restart_delta, 0) / args.cameras, 2),
+                "restart_api_requests_per_camera": round(
+                    operator_requests(restart_delta, 0) / args.cameras, 2),
             })
         for watcher in (deployments, services, ready, pods):
             watcher.stop()
@@ -447,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for all Ready")
     parser.add_argument("--no-restart", dest="restart", action="store_false", help="skip the restart phase")
     parser.add_argument("--use-kubeconfig", action="store_true", help="use $KUBECONFIG's cluster")
-    parser.add_argument("--workdir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "drishti-bench-operator"))
+    parser.add_argument("--workdir",
+                        default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "drishti-bench-operator"))
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     results = run(args)

@@ -15,7 +15,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (user, system, irq, softirq: loopback TCP work lands there)."""
+    """CPU seconds the whole machine spent busy (user, system, irq, softirq: loopback TCP work
+    lands there)."""
     user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
     return (user + nice + system + irq + softirq) / CLOCK_TICKS
 

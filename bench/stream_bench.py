@@ -28,9 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.procstat import cpu_seconds, machine_busy_seconds, rss_mb
-from tests.ports import free_port
-from tests.service.camera import metric_samples
+# imported after the sys.path tweak above, so the script also runs directly (python bench/stream_bench.py)
+from bench.procstat import cpu_seconds, machine_busy_seconds, rss_mb  # noqa: E402
+from tests.ports import free_port  # noqa: E402
+from tests.service.camera import metric_samples  # noqa: E402
 
 
 def skipped_frames(port: int) -> float:
@@ -41,8 +42,8 @@ def skipped_frames(port: int) -> float:
 def start_camera(port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRISHTI_")}
     env.update(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_VIDEO_PATH="synthetic:1280x720",
-               DRISHTI_FPS="30", DRISHTI_JPEG_QUALITY="85", DRISHTI_MAX_CLIENTS="5000", DRISHTI_LOG_LEVEL="warning",
-               PYTHONPATH=str(REPO / "service"))
+               DRISHTI_FPS="30", DRISHTI_JPEG_QUALITY="85", DRISHTI_MAX_CLIENTS="5000",
+               DRISHTI_LOG_LEVEL="warning", PYTHONPATH=str(REPO / "service"))
     camera = subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env)
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -92,7 +93,8 @@ def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, secon
     machine_cpu = machine_busy_seconds() - machine_cpu
     skipped = skipped_frames(port) - skipped
     rss = rss_mb(camera.pid)
-    results = [c for loader in loaders for c in json.loads(loader.communicate()[0].splitlines()[-1])["clients"]]
+    results = [c for loader in loaders
+               for c in json.loads(loader.communicate()[0].splitlines()[-1])["clients"]]
     if stuck:
         stuck.close()
     fps = np.array([len(c["ids"]) / seconds for c in results])
@@ -101,8 +103,10 @@ def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, secon
     gaps = sum(sum(1 for a, b in zip(c["ids"], c["ids"][1:]) if b != a + 1) for c in results)
     return {
         "clients": clients, "stalled": stalled, "fps_min": round(float(fps.min()), 2),
-        "fps_median": round(float(np.median(fps)), 2), "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
-        "latency_p99_ms": round(float(np.percentile(latencies, 99)), 2), "worst_client_p99_ms": round(worst_p99, 2),
+        "fps_median": round(float(np.median(fps)), 2),
+        "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "latency_p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        "worst_client_p99_ms": round(worst_p99, 2),
         "frame_gaps": gaps, "server_cpu_pct": round(100 * server_cpu / seconds, 1),
         "server_rss_mb": round(rss, 1), "client_cpu_pct": round(100 * client_cpu / seconds, 1),
         "machine_cpu_pct": round(100 * machine_cpu / seconds, 1), "server_skipped": int(skipped),
@@ -110,7 +114,8 @@ def measure(camera: subprocess.Popen, port: int, clients: int, procs: int, secon
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,100,300,500")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", type=int, default=3, help="client processes")
@@ -131,13 +136,14 @@ def main() -> None:
                 row = measure(camera, port, n, args.procs, args.seconds, stalled)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | skipped | "
-              "server CPU % | server RSS MB | client CPU % | machine CPU % |")
+        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | "
+              "skipped | server CPU % | server RSS MB | client CPU % | machine CPU % |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | {r['fps_median']} | "
-                  f"{r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['worst_client_p99_ms']} | {r['frame_gaps']} | "
-                  f"{r['server_skipped']} | {r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} | "
+            print(f"| {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | "
+                  f"{r['fps_median']} | {r['latency_p50_ms']} | {r['latency_p99_ms']} | "
+                  f"{r['worst_client_p99_ms']} | {r['frame_gaps']} | {r['server_skipped']} | "
+                  f"{r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} | "
                   f"{r['machine_cpu_pct']} |")
         print(f"peak server RSS {rss_mb(camera.pid, 'VmHWM'):.0f} MB")
     finally:

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         total, survivors = mutate(name)
         killed = total - len(survivors)
-        rows.append(f"| {name} | {total} | {killed} | {len(survivors)} | {100 * killed / max(total, 1):.1f}% |")
+        rows.append(f"| {name} | {total} | {killed} | {len(survivors)} | "
+                    f"{100 * killed / max(total, 1):.1f}% |")
         for survivor in survivors:
             print(f"survived: {survivor}", flush=True)
     print("\n| module | mutants | killed | survived | score |\n|---|---|---|---|---|")

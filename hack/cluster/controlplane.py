@@ -3,8 +3,8 @@ kube-scheduler and kwok (one fake node, so pods schedule and become Ready withou
 
 All state of one control plane lives in one directory: certificates, kubeconfigs, etcd data, logs and one pid
 file per process. Starting in a directory that holds the pid files of a killed run first stops those processes
-and clears it. Ephemeral runs (the test suite's) live under ``$TMPDIR/drishti-k8s-<uid>/`` together with the pid
-of the process that owns them, so a later run clears the leftovers of one that was killed.
+and clears it. Ephemeral runs (the test suite's) live under ``$TMPDIR/drishti-k8s-<uid>/`` together with the
+pid of the process that owns them, so a later run clears the leftovers of one that was killed.
 
     cp = ControlPlane(Path(".cache/cluster"))
     cp.start()            # returns once /readyz is ok and the fake node is Ready
@@ -75,7 +75,7 @@ def log(msg: str) -> None:
     print(f"[cluster] {msg}", file=sys.stderr, flush=True)
 
 
-# --- processes -------------------------------------------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------------------------
 
 def _alive(pid: int) -> bool:
     try:
@@ -129,7 +129,7 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
-# --- the control plane -----------------------------------------------------------------------------------------
+# --- the control plane --------------------------------------------------------------------------------------
 
 class ControlPlane:
     """One control plane whose whole state lives in ``directory``.
@@ -165,7 +165,8 @@ class ControlPlane:
         return found
 
     def _ours(self, pid: int) -> bool:
-        """A recorded pid still names one of our processes (not a reused pid): its command line names our dir."""
+        """A recorded pid still names one of our processes (not a reused pid): its command line names
+        our dir."""
         return _alive(pid) and str(self.dir) in _cmdline(pid)
 
     def running_components(self) -> list[str]:
@@ -192,7 +193,8 @@ class ControlPlane:
     def start(self, timeout: float = 120.0) -> None:
         """Start every component and return once the API is ready and the fake node is Ready."""
         if not build.is_built():
-            raise ControlPlaneError(f"binaries not built: run `make cluster-build` (cache: {build.bin_dir()})")
+            raise ControlPlaneError("binaries not built: run `make cluster-build` "
+                                    f"(cache: {build.bin_dir()})")
         self.clear()
         for d in (self.dir, self.pki, self.logs, self.pids, self.dir / "etcd"):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -272,8 +274,8 @@ class ControlPlane:
         while True:
             for name, proc in self._procs.items():
                 if proc.poll() is not None:
-                    raise ControlPlaneError(f"{name} exited with {proc.returncode} while waiting until {what}; "
-                                            f"its log ({self.logs / (name + '.log')}) ends with:\n"
+                    raise ControlPlaneError(f"{name} exited with {proc.returncode} while waiting until "
+                                            f"{what}; its log ({self.logs / (name + '.log')}) ends with:\n"
                                             + self.log_tail(name))
             with contextlib.suppress(OSError, http.client.HTTPException, ssl.SSLError, ValueError):
                 if check():
@@ -362,8 +364,8 @@ class ControlPlane:
 
         ca = pki.CertificateAuthority(self.pki)
         ca.issue("apiserver", "kube-apiserver", server=True, hosts=(
-            LOOPBACK, "localhost", SERVICE_FIRST_IP, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local"))
+            LOOPBACK, "localhost", SERVICE_FIRST_IP, "kubernetes", "kubernetes.default",
+            "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"))
         ca.issue("admin", "drishti-admin", org="system:masters")
         ca.issue("controller-manager", "system:kube-controller-manager")
         ca.issue("scheduler", "system:kube-scheduler")
@@ -480,7 +482,7 @@ class ControlPlane:
         ]
 
 
-# --- ephemeral runs (the test suite's) ---------------------------------------------------------------------------
+# --- ephemeral runs (the test suite's) ----------------------------------------------------------------------
 
 def runs_root() -> Path:
     return Path(tempfile.gettempdir()) / f"drishti-k8s-{os.getuid()}"

@@ -22,16 +22,16 @@ if TYPE_CHECKING:
 TEST_LABEL = "drishti.io/test"
 
 
-# The one way to point the tests at a cluster of yours: never $KUBECONFIG, which may name a shared or production
-# cluster that a test session would fill with CRDs, ClusterRoles and namespaces.
+# The one way to point the tests at a cluster of yours: never $KUBECONFIG, which may name a shared or
+# production cluster that a test session would fill with CRDs, ClusterRoles and namespaces.
 TEST_KUBECONFIG_ENV = "DRISHTI_TEST_KUBECONFIG"
 
 
 @functools.cache
 def reachable_kubeconfig() -> str | None:
-    """The kubeconfig named by ``DRISHTI_TEST_KUBECONFIG``, checked to answer within a few seconds; None when the
-    variable is unset (then the tests start a local control plane). ``$KUBECONFIG`` is never used. Asked once per
-    process.
+    """The kubeconfig named by ``DRISHTI_TEST_KUBECONFIG``, checked to answer within a few seconds; None when
+    the variable is unset (then the tests start a local control plane). ``$KUBECONFIG`` is never used. Asked
+    once per process.
     """
     value = os.environ.get(TEST_KUBECONFIG_ENV)
     if not value:
@@ -49,7 +49,8 @@ def reachable_kubeconfig() -> str | None:
             api.close()
     except (ConfigException, ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise RuntimeError(f"{TEST_KUBECONFIG_ENV}={value}: the cluster does not answer "
-                           f"({type(exc).__name__}: {str(exc)[:120]}); unset it to use a local control plane") from None
+                           f"({type(exc).__name__}: {str(exc)[:120]}); "
+                           "unset it to use a local control plane") from None
     return value
 
 
@@ -72,12 +73,12 @@ class Cluster:
         return self.control_plane is not None
 
     def local_only(self, what: str) -> bool:
-        """Whether to check `what`, a property of the local harness (its kwok node, CIDRs, pinned release): True
-        on the local control plane; against DRISHTI_TEST_KUBECONFIG's cluster False, with a warning in the test
-        report naming what went unchecked."""
+        """Whether to check `what`, a property of the local harness (its kwok node, CIDRs, pinned release):
+        True on the local control plane; against DRISHTI_TEST_KUBECONFIG's cluster False, with a warning in
+        the test report naming what went unchecked."""
         if not self.local:
-            warnings.warn(f"not checked on {TEST_KUBECONFIG_ENV}'s cluster (a property of the local harness): "
-                          f"{what}", stacklevel=2)
+            warnings.warn(f"not checked on {TEST_KUBECONFIG_ENV}'s cluster "
+                          f"(a property of the local harness): {what}", stacklevel=2)
         return self.local
 
     @classmethod
@@ -148,7 +149,8 @@ def tool(name: str) -> Path:
     return build.ensure_built(only=(name,)) / name
 
 
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str | Callable[[], str] = "condition"):
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2,
+               what: str | Callable[[], str] = "condition"):
     """Poll ``predicate`` until it returns something truthy; return that, or raise TimeoutError with ``what``
     (a callable is asked only then, so the message can show the state at the timeout: a log, what is left)."""
     deadline = time.monotonic() + timeout

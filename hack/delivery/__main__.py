@@ -15,7 +15,8 @@ def unexpected(files: dict) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hack.delivery", description=generate.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hack.delivery",
+                                     description=generate.__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file is stale")
     args = parser.parse_args(argv)
     files = generate.expected()

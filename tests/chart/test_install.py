@@ -1,11 +1,12 @@
 """`helm install`, `helm test` and `helm uninstall` of charts/drishti on the test control plane.
 
-The control plane's node is kwok's: pods are scheduled and become Running and Ready, but no container runs (so no
-image is pulled, and the operator's image never runs). The tests therefore check what the cluster really does
-with the chart (the API server accepts every object, the CRD is established, the Deployment becomes Available,
-RBAC is enforced) and run the operator itself from the source tree, configured exactly as the installed
-Deployment configures its container and logged in with a token of the chart's ServiceAccount: the cameras of
-`cameras:` getting their Deployment and Service proves that the chart's RBAC, in either scope, is enough.
+The control plane's node is kwok's: pods are scheduled and become Running and Ready, but no container runs (so
+no image is pulled, and the operator's image never runs). The tests therefore check what the cluster really
+does with the chart (the API server accepts every object, the CRD is established, the Deployment becomes
+Available, RBAC is enforced) and run the operator itself from the source tree, configured exactly as the
+installed Deployment configures its container and logged in with a token of the chart's ServiceAccount: the
+cameras of `cameras:` getting their Deployment and Service proves that the chart's RBAC, in either scope, is
+enough.
 
 `helm test`: kwok completes a Job's pod with exit code 0 without running it, so on this cluster `helm test`
 proves that the test hook is accepted, runs as a Job and is cleaned up, not that its probes pass; its commands
@@ -33,7 +34,8 @@ CRD = "virtualcameras.drishti.io"
 
 
 class Release:
-    """One helm release of the chart in a test namespace, uninstalled (and its leftovers listed) at the end."""
+    """One helm release of the chart in a test namespace, uninstalled (and its leftovers listed) at the
+    end."""
 
     def __init__(self, helm: Path, kubectl: Path, env: dict[str, str], namespace: str, tmp: Path) -> None:
         self.helm, self.kubectl, self.env, self.namespace, self.tmp = helm, kubectl, env, namespace, tmp
@@ -103,8 +105,8 @@ def release_objects(api: client.ApiClient, rel: Release) -> list[str]:
     """Everything still labelled with the release, in its namespace and cluster-wide."""
     selector = f"app.kubernetes.io/instance={rel.name}"
     ns = rel.namespace
-    apps, core, rbac, batch = (client.AppsV1Api(api), client.CoreV1Api(api), client.RbacAuthorizationV1Api(api),
-                               client.BatchV1Api(api))
+    apps, core, rbac, batch = (client.AppsV1Api(api), client.CoreV1Api(api),
+                               client.RbacAuthorizationV1Api(api), client.BatchV1Api(api))
     listings = {
         "deployment": apps.list_namespaced_deployment(ns, label_selector=selector).items,
         "service": core.list_namespaced_service(ns, label_selector=selector).items,
@@ -136,14 +138,16 @@ def assert_installed(api: client.ApiClient, rel: Release, kubectl: Path) -> None
     assert status.get("readyReplicas") == 1
 
 
-def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, kubectl_bin, tmp_path) -> None:
+def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, kubectl_bin,
+                                              tmp_path) -> None:
     cameras = [{"name": "lobby", "spec": {"source": "synthetic", "fps": 15}},
                {"name": "gate", "spec": {"source": "synthetic:640x360", "replicas": 2, "port": 9000}}]
     # the README's command (its release and namespace are the test's)
     notes = release.install(None, "--create-namespace", "--set", "operator.image.tag=dev",
                             "--set", "camera.image.tag=dev", "--set", "cameras[0].name=lobby",
                             "--set", "cameras[0].spec.source=synthetic", "--set", "cameras[0].spec.fps=15",
-                            "--set", "cameras[1].name=gate", "--set", "cameras[1].spec.source=synthetic:640x360",
+                            "--set", "cameras[1].name=gate",
+                            "--set", "cameras[1].spec.source=synthetic:640x360",
                             "--set", "cameras[1].spec.replicas=2", "--set", "cameras[1].spec.port=9000")
     assert "ws://lobby." + release.namespace + ".svc:8000/ws/stream" in notes
     # the NOTES' in-cluster probe: a pod the API server accepts (kwok cannot attach a terminal to it)
@@ -158,7 +162,8 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
 
     assert_installed(k8s_api_client, release, kubectl_bin)
     for cam in cameras:
-        assert camera(k8s_api_client, release.namespace, cam["name"])["spec"]["source"] == cam["spec"]["source"]
+        assert (camera(k8s_api_client, release.namespace, cam["name"])["spec"]["source"]
+                == cam["spec"]["source"])
     # cluster scope: the operator may work in any namespace
     assert release.can("create", "deployments.apps", "some-other-namespace")
     assert not release.can("delete", "deployments.apps", release.namespace)
@@ -184,7 +189,8 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
             port = cam["spec"].get("port", 8000)
             assert status["url"] == f"ws://{name}.{release.namespace}.svc:{port}/ws/stream"
         # this operator did the work (its log names the cameras), not some other one in the cluster
-        assert f"[{release.namespace}/lobby]" in operator.text() and f"[{release.namespace}/gate]" in operator.text()
+        assert (f"[{release.namespace}/lobby]" in operator.text()
+                and f"[{release.namespace}/gate]" in operator.text())
         # what consumers read: the table, and the URL alone
         table = run([kubectl_bin, "get", "vcam", "-n", release.namespace], env=release.env).stdout
         assert table.splitlines()[0].split() == ["NAME", "SOURCE", "FPS", "READY", "URL", "AGE"]
@@ -193,7 +199,8 @@ def test_install_test_uninstall_cluster_scope(release: Release, k8s_api_client, 
         assert url == f"ws://lobby.{release.namespace}.svc:8000/ws/stream"
 
         # the scale subresource: kubectl scales a camera, the operator scales its Deployment
-        run([kubectl_bin, "scale", "vcam", "gate", "-n", release.namespace, "--replicas", "3"], env=release.env)
+        run([kubectl_bin, "scale", "vcam", "gate", "-n", release.namespace, "--replicas", "3"],
+            env=release.env)
         wait_until(lambda: camera_children(k8s_api_client, release.namespace, "gate")[0].spec.replicas == 3,
                    timeout=30, what="gate scaled to 3")
 

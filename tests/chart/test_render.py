@@ -1,5 +1,6 @@
-"""`helm lint` and `helm template` of charts/drishti with various values: what each value renders, the restricted
-security context, the RBAC toggle, the cameras list, the helm test Job, NOTES, and what values.schema.json refuses."""
+"""`helm lint` and `helm template` of charts/drishti with various values: what each value renders, the
+restricted security context, the RBAC toggle, the cameras list, the helm test Job, NOTES, and what
+values.schema.json refuses."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def refused(helm_bin, values: dict) -> str:
     {},
     {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["site-a", "site-b"]},
     CAMERAS,
-    {"operator": {"image": {"repository": "registry.example/drishti/operator", "digest": "sha256:" + "a" * 64}}},
+    {"operator": {"image": {"repository": "registry.example/drishti/operator",
+                            "digest": "sha256:" + "a" * 64}}},
 ])
 def test_helm_lint_strict(helm_bin, values: dict) -> None:
     path = values_file(values)
@@ -131,8 +133,10 @@ def test_cluster_scope_serves_every_namespace(helm_bin) -> None:
     binding = one(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                   "name": "demo-drishti-operator"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-drishti-operator", "namespace": "cams"}]
-    with pytest.MonkeyPatch.context() as patch:  # as the container starts it: with the chart's environment only
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-drishti-operator",
+                                    "namespace": "cams"}]
+    # as the container starts it: with the chart's environment only
+    with pytest.MonkeyPatch.context() as patch:
         for name in [name for name in os.environ if name.startswith("DRISHTI_OPERATOR_")]:
             patch.delenv(name)
         for name, value in env.items():
@@ -223,7 +227,8 @@ def test_helm_test_job_checks_operator_and_cameras(helm_bin) -> None:
 def notes(helm_bin, values: dict) -> str:
     path = values_file(values)
     try:
-        result = run([helm_bin, "install", "demo", CHART, "--namespace", "cams", "--dry-run=client", "-f", path])
+        result = run([helm_bin, "install", "demo", CHART, "--namespace", "cams", "--dry-run=client",
+                      "-f", path])
     finally:
         path.unlink()
     return result.stdout.split("NOTES:", 1)[1]
@@ -246,18 +251,20 @@ def test_notes_without_cameras_show_how_to_make_one(helm_bin) -> None:
     # the camera in the NOTES is a valid one
     manifest = text.split("<<'EOF'\n", 1)[1].split("   EOF", 1)[0]
     camera = yaml.safe_load("\n".join(line[3:] for line in manifest.splitlines()))
-    assert camera == {"apiVersion": "drishti.io/v1alpha1", "kind": "VirtualCamera", "metadata": {"name": "lobby"},
-                      "spec": {"source": "synthetic", "fps": 15}}
+    assert camera == {"apiVersion": "drishti.io/v1alpha1", "kind": "VirtualCamera",
+                      "metadata": {"name": "lobby"}, "spec": {"source": "synthetic", "fps": 15}}
 
 
 @pytest.mark.parametrize("values,message", [
     ({"rbac": {"scope": "everywhere"}}, "at '/rbac/scope': value must be one of 'cluster', 'namespaced'"),
-    ({"operator": {"logFormat": "xml"}}, "at '/operator/logFormat': value must be one of 'json', 'plain', 'full'"),
+    ({"operator": {"logFormat": "xml"}},
+     "at '/operator/logFormat': value must be one of 'json', 'plain', 'full'"),
     ({"operator": {"imag": {}}}, "at '/operator': additional properties 'imag' not allowed"),
     ({"cameras": [{"name": "Lobby", "spec": {"source": "synthetic"}}]},
      "at '/cameras/0/name': 'Lobby' does not match pattern"),
     ({"cameras": [{"name": "lobby"}]}, "at '/cameras/0': missing property 'spec'"),
-    ({"cameras": [{"name": "lobby", "spec": {"fps": 15}}]}, "at '/cameras/0/spec': missing property 'source'"),
+    ({"cameras": [{"name": "lobby", "spec": {"fps": 15}}]},
+     "at '/cameras/0/spec': missing property 'source'"),
     ({"cameras": [{"name": "lobby", "spec": {"source": "synthetic", "fps": 500}}]},
      "at '/cameras/0/spec/fps': maximum: got 500, want 120"),
     ({"cameras": [{"name": "lobby", "spec": {"source": "synthetic", "jpegQuallity": 80}}]},

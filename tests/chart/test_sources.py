@@ -43,7 +43,8 @@ def test_namespaced_scope_splits_the_operators_rules(helm_bin) -> None:
     objects = template(helm_bin, {"rbac": {"scope": "namespaced"}})
     role = one(objects, "Role")
     cluster = one(objects, "ClusterRole")
-    assert sorted(map(json.dumps, role["rules"] + cluster["rules"])) == sorted(map(json.dumps, _operator_rules()))
+    assert (sorted(map(json.dumps, role["rules"] + cluster["rules"]))
+            == sorted(map(json.dumps, _operator_rules())))
     assert {res for rule in cluster["rules"] for res in rule["resources"]} == {"customresourcedefinitions",
                                                                              "namespaces"}
 
@@ -62,7 +63,8 @@ def test_chart_version_is_the_projects() -> None:
 
 
 def test_chart_camera_port_default_is_the_settings(helm_bin) -> None:
-    """The chart computes camera URLs (helm test, NOTES) with the camera's default port when spec.port is unset."""
+    """The chart computes camera URLs (helm test, NOTES) with the camera's default port when spec.port is
+    unset."""
     objects = template(helm_bin, {"cameras": [{"name": "lobby", "spec": {"source": "synthetic"}}]},
                        "--show-only", "templates/tests/test-stream.yaml")
     script = one(objects, "Job")["spec"]["template"]["spec"]["containers"][0]["args"][0]

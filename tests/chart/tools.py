@@ -1,5 +1,5 @@
-"""Helpers of the chart and e2e tests: helm and kubectl as subprocesses, rendered objects and a ServiceAccount's
-kubeconfig."""
+"""Helpers of the chart and e2e tests: helm and kubectl as subprocesses, rendered objects and a
+ServiceAccount's kubeconfig."""
 
 from __future__ import annotations
 
@@ -35,11 +35,13 @@ def values_file(values: dict[str, Any] | None, directory: Path | None = None) ->
 
 
 def template(helm: Path, values: dict[str, Any] | None = None, *args: str, release: str = "demo",
-             namespace: str = "cams", check: bool = True) -> list[dict[str, Any]] | subprocess.CompletedProcess[str]:
+             namespace: str = "cams",
+             check: bool = True) -> list[dict[str, Any]] | subprocess.CompletedProcess[str]:
     """`helm template` of the chart: the rendered objects (or, with check=False, the completed process)."""
     path = values_file(values)
     try:
-        result = run([helm, "template", release, CHART, "--namespace", namespace, "-f", path, *args], check=check)
+        result = run([helm, "template", release, CHART, "--namespace", namespace, "-f", path, *args],
+                     check=check)
     finally:
         path.unlink()
     if not check:
@@ -48,7 +50,8 @@ def template(helm: Path, values: dict[str, Any] | None = None, *args: str, relea
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
-    return [obj for obj in objects if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)]
+    return [obj for obj in objects
+            if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)]
 
 
 def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -65,7 +68,8 @@ def container_env(deployment: dict[str, Any]) -> dict[str, str]:
 def service_account_kubeconfig(kubectl: Path, env: dict[str, str], admin_kubeconfig: str, account: str,
                                namespace: str, directory: Path) -> Path:
     """A kubeconfig that authenticates with a token of this ServiceAccount (and nothing else)."""
-    token = run([kubectl, "create", "token", account, "-n", namespace, "--duration=2h"], env=env).stdout.strip()
+    token = run([kubectl, "create", "token", account, "-n", namespace, "--duration=2h"],
+                env=env).stdout.strip()
     return token_kubeconfig(admin_kubeconfig, token, account, directory / f"{account}.kubeconfig")
 
 

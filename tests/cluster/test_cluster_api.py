@@ -43,7 +43,8 @@ def crd(k8s_api_client):
                 "maxReplicas": {"type": "integer", "minimum": 0},
             },
             "x-kubernetes-validations": [{
-                "rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+                "rule": ("!has(self.minReplicas) || !has(self.maxReplicas) "
+                         "|| self.minReplicas <= self.maxReplicas"),
                 "message": CEL_MESSAGE,
             }],
         }},
@@ -134,8 +135,8 @@ def test_kubectl_and_helm_talk_to_the_cluster(kubectl_bin, helm_bin, k8s_env, k8
 
 
 def test_a_reachable_kubeconfig_is_not_used_unless_named_for_the_tests(kubeconfig, monkeypatch, tmp_path):
-    """A shell whose $KUBECONFIG names a live cluster (here: this session's own) must not send the tests there;
-    only DRISHTI_TEST_KUBECONFIG does, and a named cluster that does not answer fails loudly."""
+    """A shell whose $KUBECONFIG names a live cluster (here: this session's own) must not send the tests
+    there; only DRISHTI_TEST_KUBECONFIG does, and a named cluster that does not answer fails loudly."""
     monkeypatch.delenv(testing.TEST_KUBECONFIG_ENV, raising=False)
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     testing.reachable_kubeconfig.cache_clear()

@@ -26,7 +26,8 @@ def deployment(name: str, replicas: int) -> client.V1Deployment:
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
                 spec=client.V1PodSpec(containers=[client.V1Container(
-                    name="main", image=IMAGE, ports=[client.V1ContainerPort(container_port=8000, name="http")],
+                    name="main", image=IMAGE,
+                    ports=[client.V1ContainerPort(container_port=8000, name="http")],
                 )]),
             ),
         ),

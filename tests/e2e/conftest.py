@@ -1,8 +1,9 @@
-"""End-to-end fixtures: the delivery tools (built from the Go module proxy by hack/delivery/tools.sh, cached per
-machine) and the Docker engine (hack/docker/engine.sh).
+"""End-to-end fixtures: the delivery tools (built from the Go module proxy by hack/delivery/tools.sh, cached
+per machine) and the Docker engine (hack/docker/engine.sh).
 
     skaffold_bin, compose_bin, helm3_bin, kind_bin   session   pathlib.Path of the tool (built if missing)
-    docker_engine                                     session   None; fails with engine.sh's reason if Docker cannot run
+    docker_engine                                     session   None; fails with engine.sh's reason if Docker
+                                                                cannot run
     images                                            session   {"service": ref, "operator": ref}, built by
                                                                 hack/docker/build-images.sh
 
@@ -22,7 +23,8 @@ from tests.chart.tools import REPO
 TOOLS_SH = REPO / "hack" / "delivery" / "tools.sh"
 ENGINE_SH = REPO / "hack" / "docker" / "engine.sh"
 BUILD_IMAGES_SH = REPO / "hack" / "docker" / "build-images.sh"
-TOOL_FIXTURES = {"skaffold_bin": "skaffold", "compose_bin": "compose", "helm3_bin": "helm3", "kind_bin": "kind"}
+TOOL_FIXTURES = {"skaffold_bin": "skaffold", "compose_bin": "compose", "helm3_bin": "helm3",
+                 "kind_bin": "kind"}
 
 
 def cached(tool: str) -> Path | None:
@@ -31,9 +33,11 @@ def cached(tool: str) -> Path | None:
 
 
 def ensure(tool: str) -> Path:
-    result = subprocess.run([str(TOOLS_SH), tool], stdout=subprocess.PIPE, text=True, check=False, timeout=3600)
+    result = subprocess.run([str(TOOLS_SH), tool], stdout=subprocess.PIPE, text=True, check=False,
+                            timeout=3600)
     if result.returncode != 0:
-        raise RuntimeError(f"hack/delivery/tools.sh {tool} failed (exit {result.returncode}); see its output above")
+        raise RuntimeError(f"hack/delivery/tools.sh {tool} failed (exit {result.returncode}); "
+                           "see its output above")
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -68,15 +72,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     capture = session.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
         if missing:
-            print(f"\n[delivery] selected tests need {', '.join(missing)}, not built yet: building them now with "
-                  "hack/delivery/tools.sh (once per machine)", flush=True)
+            print(f"\n[delivery] selected tests need {', '.join(missing)}, not built yet: "
+                  "building them now with hack/delivery/tools.sh (once per machine)", flush=True)
             for tool in missing:
                 try:
                     ensure(tool)
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:  # the tests using it fail
                     print(f"[delivery] {exc}", flush=True)
         if "images" in names:
-            print("\n[delivery] building the images (hack/docker/build-images.sh; seconds when cached)", flush=True)
+            print("\n[delivery] building the images (hack/docker/build-images.sh; seconds when cached)",
+                  flush=True)
             images = build_images()
             if isinstance(images, str):
                 print(f"[delivery] {images}", flush=True)
@@ -119,7 +124,8 @@ def docker_engine() -> None:
         return
     if result.returncode != 0:
         reason = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
-        _no_docker(f"no Docker engine: hack/docker/engine.sh exited with {result.returncode}: {' / '.join(reason)}")
+        _no_docker(f"no Docker engine: hack/docker/engine.sh exited with {result.returncode}: "
+                   f"{' / '.join(reason)}")
 
 
 @pytest.fixture(scope="session")

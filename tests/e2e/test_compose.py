@@ -1,7 +1,9 @@
-"""docker-compose.yml: valid for `docker compose config` (the Compose v2 plugin, built by hack/delivery/tools.sh),
-and `docker compose up` runs a camera for real: the synthetic default, then a video from the ./data mount.
+"""docker-compose.yml: valid for `docker compose config` (the Compose v2 plugin, built by
+hack/delivery/tools.sh), and `docker compose up` runs a camera for real: the synthetic default, then a video
+from the ./data mount.
 
-Each run uses a copy of the file in a temporary directory, so that ./data is the test's own, not the work tree's.
+Each run uses a copy of the file in a temporary directory, so that ./data is the test's own, not the work
+tree's.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def up(compose_bin, images, project) -> Iterator:
         port = free_port()
         full = {"DRISHTI_HOST_PORT": str(port), **env}
         started.append(full)
-        result = compose(project, "-p", name, "up", "-d", "--wait", "--wait-timeout", "90", env=full, check=False)
+        result = compose(project, "-p", name, "up", "-d", "--wait", "--wait-timeout", "90", env=full,
+                         check=False)
         if result.returncode != 0:
             logs = compose(project, "-p", name, "logs", env=full, check=False)
             raise AssertionError(f"docker compose up failed:\n{result.stderr}\n{logs.stdout}{logs.stderr}")

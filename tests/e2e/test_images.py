@@ -75,8 +75,8 @@ def http_ok(url: str) -> bool:
 
 def probe(url: str, seconds: float = 3) -> dict:
     """The probe CLI of the host's venv, as a consumer outside the container."""
-    result = run([REPO / ".venv" / "bin" / "drishti-stream", "probe", url, "--seconds", str(seconds), "--json"],
-                 check=False, timeout=60)
+    result = run([REPO / ".venv" / "bin" / "drishti-stream", "probe", url, "--seconds", str(seconds),
+                  "--json"], check=False, timeout=60)
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"], result.stdout + result.stderr
     return report
@@ -91,7 +91,8 @@ def test_both_targets_build(images) -> None:
         assert labels["org.opencontainers.image.version"] == VERSION
         assert labels["org.opencontainers.image.title"] == ("drishti-stream" if target == "service"
                                                             else "drishti-operator")
-    assert json.loads(run(["docker", "image", "inspect", images["service"]]).stdout)[0]["Config"]["Healthcheck"]
+    assert json.loads(run(["docker", "image", "inspect", images["service"]]).stdout)[0]["Config"][
+        "Healthcheck"]
 
 
 def test_service_container_streams_on_the_synthetic_default(images, containers) -> None:
@@ -146,8 +147,8 @@ def test_operator_command_without_its_extra_says_what_to_install(images) -> None
                  check=False, timeout=120)
     assert result.returncode == 1, result
     assert result.stdout == "", result
-    assert result.stderr == ("drishti-operator: module 'kopf' is missing; install the operator's dependencies "
-                             "with pip install 'drishti-stream[operator]'\n")
+    assert result.stderr == ("drishti-operator: module 'kopf' is missing; install the operator's "
+                             "dependencies with pip install 'drishti-stream[operator]'\n")
 
 
 def test_operator_image_reports_its_version(images) -> None:
@@ -156,8 +157,8 @@ def test_operator_image_reports_its_version(images) -> None:
 
 
 def restricted(extra: list[str] | None = None) -> list[str]:
-    """`docker run` flags for the chart's restricted securityContext: uid 10001, read-only root, no capabilities,
-    no privilege escalation, a writable /tmp (the chart's emptyDir)."""
+    """`docker run` flags for the chart's restricted securityContext: uid 10001, read-only root, no
+    capabilities, no privilege escalation, a writable /tmp (the chart's emptyDir)."""
     return ["--user", "10001:10001", "--read-only", "--tmpfs", "/tmp:mode=1777", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", *(extra or [])]
 
@@ -165,11 +166,11 @@ def restricted(extra: list[str] | None = None) -> list[str]:
 @pytest.mark.cluster
 def test_helm_test_hook_passes_against_real_containers(images, containers, helm_bin, kubectl_bin, k8s_env,
                                                        k8s_namespace, k8s_api_client, tmp_path) -> None:
-    """The chain kwok cannot run, run in Docker: the chart is installed (namespaced scope) on the control plane;
-    the operator image runs with the installed Deployment's environment and the chart's ServiceAccount; the camera
-    image runs with the environment the operator wrote into the camera's Deployment; then the `helm test` Job's
-    own command, in its own image and security context, reaches both by their Service DNS names and passes.
-    With the camera stopped, the same command fails."""
+    """The chain kwok cannot run, run in Docker: the chart is installed (namespaced scope) on the control
+    plane; the operator image runs with the installed Deployment's environment and the chart's ServiceAccount;
+    the camera image runs with the environment the operator wrote into the camera's Deployment; then the
+    `helm test` Job's own command, in its own image and security context, reaches both by their Service DNS
+    names and passes. With the camera stopped, the same command fails."""
     namespace, release = k8s_namespace, "e2e"
     camera_port, health_port = free_port(), free_port()
     values = {"rbac": {"scope": "namespaced"}, "operator": {"healthPort": health_port},
@@ -183,10 +184,11 @@ def test_helm_test_hook_passes_against_real_containers(images, containers, helm_
 
     # the operator image, configured as the installed Deployment configures it
     deployment = kubectl_json(kubectl_bin, k8s_env, "get", "deployment", operator_name, "-n", namespace)
-    kubeconfig = service_account_kubeconfig(kubectl_bin, k8s_env, k8s_env["KUBECONFIG"], operator_name, namespace,
-                                            tmp_path)
+    kubeconfig = service_account_kubeconfig(kubectl_bin, k8s_env, k8s_env["KUBECONFIG"], operator_name,
+                                            namespace, tmp_path)
     kubeconfig.chmod(0o644)  # readable by the container's uid
-    env_flags = [flag for key, value in container_env(deployment).items() for flag in ("-e", f"{key}={value}")]
+    env_flags = [flag for key, value in container_env(deployment).items()
+                 for flag in ("-e", f"{key}={value}")]
     op = containers.start("--network", "host", *restricted(), "-v", f"{kubeconfig}:/kube/config:ro",
                           "-e", "KUBECONFIG=/kube/config", *env_flags, images["operator"])
     wait_until(lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"), timeout=90,
@@ -237,7 +239,8 @@ def test_service_container_keeps_cloud_runs_contract(images, containers) -> None
     port = free_port()
     name = containers.start("--network", "host", "-e", f"PORT={port}", "-e", "K_SERVICE=drishti-lobby",
                             "-e", "K_REVISION=drishti-lobby-00001-abc", "-e", "K_CONFIGURATION=drishti-lobby",
-                            "-e", "DRISHTI_EPOCH=1767225600", "--cpus", "1", "--memory", "1g", images["service"])
+                            "-e", "DRISHTI_EPOCH=1767225600", "--cpus", "1", "--memory", "1g",
+                            images["service"])
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60,
                what=f"/ready on $PORT ({name})\n{containers.logs(name)}")
     report = probe(f"ws://127.0.0.1:{port}/ws/stream")
@@ -246,15 +249,18 @@ def test_service_container_keeps_cloud_runs_contract(images, containers) -> None
 
 
 def test_manifests_images_build_with_the_readme_tags(images) -> None:
-    """The README builds the images under the tags manifests/operator.yaml names (for `kind load` or a push)."""
+    """The README builds the images under the tags manifests/operator.yaml names (for `kind load` or a
+    push)."""
     docs = [d for d in yaml.safe_load_all((REPO / "manifests" / "operator.yaml").read_text()) if d]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     operator_image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     camera_image = container_env(deployment)["DRISHTI_OPERATOR_CAMERA_IMAGE"]
     assert (operator_image, camera_image) == (f"drishti/operator:{VERSION}", f"drishti/stream:{VERSION}")
     # the README's build line, as written
-    (build,) = [c for c in readme.commands(readme.code_blocks("`kubectl apply`")[0]) if "build-images.sh" in c]
-    assert f"DRISHTI_OPERATOR_IMAGE={operator_image}" in build and f"DRISHTI_STREAM_IMAGE={camera_image}" in build
+    (build,) = [c for c in readme.commands(readme.code_blocks("`kubectl apply`")[0])
+                if "build-images.sh" in c]
+    assert (f"DRISHTI_OPERATOR_IMAGE={operator_image}" in build
+            and f"DRISHTI_STREAM_IMAGE={camera_image}" in build)
     try:
         built = run(["bash", "-c", build], cwd=REPO, timeout=1800).stdout.split()
         assert sorted(built) == sorted([operator_image, camera_image])
@@ -265,18 +271,21 @@ def test_manifests_images_build_with_the_readme_tags(images) -> None:
             run(["docker", "image", "rm", image], check=False)
 
 
-# The README's in-cluster consumer (section "Consuming a camera"): the camera's Service URL from the environment.
+# The README's in-cluster consumer (section "Consuming a camera"): the camera's Service URL from the
+# environment.
 (IN_CLUSTER_CONSUMER,) = readme.code_blocks("Consuming a camera in the cluster", "python")
 
 
 def test_in_cluster_consumer_example(images, containers) -> None:
-    """The README's consumer, in the camera image (which has websockets), reaching a camera by its Service name."""
+    """The README's consumer, in the camera image (which has websockets), reaching a camera by its Service
+    name."""
     port = free_port()
-    name = containers.start("--network", "host", "-e", f"PORT={port}", "-e", "DRISHTI_VIDEO_PATH=synthetic:320x240",
-                            images["service"])
+    name = containers.start("--network", "host", "-e", f"PORT={port}",
+                            "-e", "DRISHTI_VIDEO_PATH=synthetic:320x240", images["service"])
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), timeout=60, what=f"/ready ({name})")
     url = f"ws://lobby.drishti-system.svc:{port}/ws/stream"
-    result = run(["docker", "run", "--rm", "--network", "host", "--add-host", "lobby.drishti-system.svc:127.0.0.1",
+    result = run(["docker", "run", "--rm", "--network", "host",
+                  "--add-host", "lobby.drishti-system.svc:127.0.0.1",
                   "-e", f"CAMERA_URL={url}", *restricted(), "--entrypoint", "timeout", images["service"],
                   "4", "python3", "-c", IN_CLUSTER_CONSUMER], check=False, timeout=60)
     assert result.returncode == 124, result.stderr  # still streaming when stopped

@@ -1,4 +1,5 @@
-"""manifests/: generated from the chart, in sync, and they work with `kubectl apply` on the test control plane.
+"""manifests/: generated from the chart, in sync, and they work with `kubectl apply` on the test control
+plane.
 
 The operator's pod is kwok's (no container runs), so the test runs the operator from the source tree as the
 manifests' ServiceAccount, configured as their Deployment configures the container: the example camera getting
@@ -31,13 +32,16 @@ def docs(path) -> list[dict]:
 
 
 def test_manifests_are_in_sync_with_the_chart() -> None:
-    """`make manifests` would change nothing (the same command CI could run: python -m hack.delivery --check)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator"), str(REPO)])}
-    result = subprocess.run([sys.executable, "-m", "hack.delivery", "--check"], capture_output=True, text=True,
-                            env=env, cwd=REPO, check=False, timeout=300)
+    """`make manifests` would change nothing (the same command CI could run:
+    python -m hack.delivery --check)."""
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(REPO / "service"), str(REPO / "operator"), str(REPO)])}
+    result = subprocess.run([sys.executable, "-m", "hack.delivery", "--check"], capture_output=True,
+                            text=True, env=env, cwd=REPO, check=False, timeout=300)
     assert result.returncode == 0, f"{result.stderr}\nrun `make manifests` and commit the result"
     # ... and the make target runs the same generator (in sync, so it writes nothing)
-    made = subprocess.run(["make", "manifests"], capture_output=True, text=True, cwd=REPO, check=False, timeout=600)
+    made = subprocess.run(["make", "manifests"], capture_output=True, text=True, cwd=REPO, check=False,
+                          timeout=600)
     assert made.returncode == 0, made.stdout + made.stderr
     assert "python -m hack.delivery" in made.stdout and "wrote " not in made.stdout, made.stdout
 
@@ -51,7 +55,8 @@ def test_the_check_notices_a_stale_or_extra_file(tmp_path, monkeypatch, capsys) 
     monkeypatch.setattr(generate, "expected", lambda: files)
     monkeypatch.setattr(generate, "REPO", tmp_path)
     assert delivery.main(["--check"]) == 0
-    (copy / "operator.yaml").write_text((copy / "operator.yaml").read_text().replace("drishti/operator:", "x/y:"))
+    (copy / "operator.yaml").write_text(
+        (copy / "operator.yaml").read_text().replace("drishti/operator:", "x/y:"))
     (copy / "examples" / "old.yaml").write_text("kind: List\n")
     assert delivery.main(["--check"]) == 1
     err = capsys.readouterr().err
@@ -61,9 +66,11 @@ def test_the_check_notices_a_stale_or_extra_file(tmp_path, monkeypatch, capsys) 
 
 def test_manifests_layout() -> None:
     assert sorted(path.relative_to(MANIFESTS).as_posix() for path in MANIFESTS.rglob("*.yaml")) == [
-        "crd.yaml", "examples/file-on-pvc.yaml", "examples/gcs.yaml", "examples/synthetic.yaml", "operator.yaml"]
+        "crd.yaml", "examples/file-on-pvc.yaml", "examples/gcs.yaml", "examples/synthetic.yaml",
+        "operator.yaml"]
     (crd,) = docs(MANIFESTS / "crd.yaml")
-    assert crd["kind"] == "CustomResourceDefinition" and crd["metadata"]["name"] == "virtualcameras.drishti.io"
+    assert (crd["kind"] == "CustomResourceDefinition"
+            and crd["metadata"]["name"] == "virtualcameras.drishti.io")
     operator = docs(MANIFESTS / "operator.yaml")
     assert [obj["kind"] for obj in operator] == [
         "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"]
@@ -96,19 +103,21 @@ def test_example_cameras_are_commented_and_namespace_free() -> None:
 @pytest.fixture
 def applied(kubectl_bin, k8s_env, k8s_api_client):
     """`kubectl apply -f manifests/` as the README says; afterwards the operator's workload is removed (the
-    namespace, its ServiceAccount and the RBAC stay: tests/operator binds the same account with the same rules)."""
+    namespace, its ServiceAccount and the RBAC stay: tests/operator binds the same account with the same
+    rules)."""
     out = run([kubectl_bin, "apply", "-f", MANIFESTS], env=k8s_env).stdout
     yield out
-    run([kubectl_bin, "delete", "deployment,service", "-n", NAMESPACE, "drishti-operator", "--ignore-not-found"],
-        env=k8s_env)
+    run([kubectl_bin, "delete", "deployment,service", "-n", NAMESPACE, "drishti-operator",
+         "--ignore-not-found"], env=k8s_env)
 
 
 @pytest.mark.cluster
-def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, k8s_namespace, tmp_path) -> None:
+def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, k8s_namespace,
+                                 tmp_path) -> None:
     assert "customresourcedefinition.apiextensions.k8s.io/virtualcameras.drishti.io" in applied
     assert "deployment.apps/drishti-operator" in applied
-    run([kubectl_bin, "wait", "--for=condition=Established", "crd/virtualcameras.drishti.io", "--timeout=30s"],
-        env=k8s_env)
+    run([kubectl_bin, "wait", "--for=condition=Established", "crd/virtualcameras.drishti.io",
+         "--timeout=30s"], env=k8s_env)
     run([kubectl_bin, "-n", NAMESPACE, "rollout", "status", "deployment/drishti-operator", "--timeout=60s"],
         env=k8s_env)
 
@@ -131,8 +140,8 @@ def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, 
     custom, apps = client.CustomObjectsApi(k8s_api_client), client.AppsV1Api(k8s_api_client)
     try:
         def phase(name: str) -> str | None:
-            cam = custom.get_namespaced_custom_object("drishti.io", "v1alpha1", k8s_namespace, "virtualcameras",
-                                                      name)
+            cam = custom.get_namespaced_custom_object("drishti.io", "v1alpha1", k8s_namespace,
+                                                      "virtualcameras", name)
             return (cam.get("status") or {}).get("phase")
         wait_until(lambda: phase("lobby") == "Ready", timeout=60, what=f"lobby Ready (log: {operator.log})")
         assert f"[{k8s_namespace}/lobby]" in operator.text()  # this operator did it
@@ -155,9 +164,11 @@ def test_kubectl_apply_manifests(applied, kubectl_bin, k8s_env, k8s_api_client, 
 
 @pytest.mark.cluster
 def test_kubectl_server_side_dry_run_of_the_examples(kubectl_bin, k8s_env, k8s_namespace) -> None:
-    """Each example passes the API server's validation, the CRD's CEL rules included, with nothing else there."""
-    run([kubectl_bin, "apply", "--server-side", "--force-conflicts", "-f", MANIFESTS / "crd.yaml"], env=k8s_env)
-    run([kubectl_bin, "wait", "--for=condition=Established", "crd/virtualcameras.drishti.io", "--timeout=30s"],
+    """Each example passes the API server's validation, the CRD's CEL rules included, with nothing else
+    there."""
+    run([kubectl_bin, "apply", "--server-side", "--force-conflicts", "-f", MANIFESTS / "crd.yaml"],
         env=k8s_env)
+    run([kubectl_bin, "wait", "--for=condition=Established", "crd/virtualcameras.drishti.io",
+         "--timeout=30s"], env=k8s_env)
     for path in EXAMPLES:
         run([kubectl_bin, "apply", "--dry-run=server", "-n", k8s_namespace, "-f", path], env=k8s_env)

@@ -1,8 +1,8 @@
-"""skaffold.yaml and the kind config: schema-valid, consistent with the Dockerfile and the chart, rendered by the
-real skaffold, and the dev loop's build-and-deploy run for real against a fresh control plane.
+"""skaffold.yaml and the kind config: schema-valid, consistent with the Dockerfile and the chart, rendered by
+the real skaffold, and the dev loop's build-and-deploy run for real against a fresh control plane.
 
-What cannot run here is kind itself (its node image comes from a registry): hack/kind-config.yaml is checked by
-kind's own config loader, which accepts it and then stops at pulling the node image.
+What cannot run here is kind itself (its node image comes from a registry): hack/kind-config.yaml is checked
+by kind's own config loader, which accepts it and then stops at pulling the node image.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def config() -> dict:
 
 def schema_for(api_version: str) -> dict:
     path = REPO / "hack" / "schemas" / f"skaffold-{api_version.split('/', 1)[1]}.json"
-    assert path.is_file(), f"no vendored schema for {api_version} (hack/schemas/README.md says how to add one)"
+    assert path.is_file(), (f"no vendored schema for {api_version} "
+                            "(hack/schemas/README.md says how to add one)")
     return json.loads(path.read_text())
 
 
@@ -43,7 +44,8 @@ def test_skaffold_yaml_is_valid_against_the_published_schema() -> None:
 
 
 def test_vendored_schema_is_the_newest_v4beta_and_refuses_typos() -> None:
-    schemas = sorted(int(p.stem.rsplit("beta", 1)[1]) for p in (REPO / "hack" / "schemas").glob("skaffold-v4beta*.json"))
+    schemas = sorted(int(p.stem.rsplit("beta", 1)[1])
+                     for p in (REPO / "hack" / "schemas").glob("skaffold-v4beta*.json"))
     assert config()["apiVersion"] == f"skaffold/v4beta{schemas[-1]}"
     doc = config()
     doc["build"]["artifacts"][0]["docker"]["targett"] = "service"
@@ -73,7 +75,8 @@ def test_the_chart_gets_the_built_images(helm_bin) -> None:
     for key in templates:
         node = values
         for part in key.split("."):
-            assert isinstance(node, dict) and part in node, f"setValueTemplates: {key} is not a value of the chart"
+            assert isinstance(node, dict) and part in node, (
+                f"setValueTemplates: {key} is not a value of the chart")
             node = node[part]
     assert templates["operator.image.tag"] == "{{.IMAGE_TAG_drishti_operator}}"
     assert templates["camera.image.tag"] == "{{.IMAGE_TAG_drishti_stream}}"
@@ -103,7 +106,8 @@ def test_readme_puts_the_tools_on_path(skaffold_bin, helm3_bin, kind_bin) -> Non
 
 
 def test_skaffold_diagnose_reads_the_config(skaffold_bin) -> None:
-    out = run([skaffold_bin, "diagnose", "--yaml-only"], env={**os.environ, "SKAFFOLD_UPDATE_CHECK": "false"}).stdout
+    out = run([skaffold_bin, "diagnose", "--yaml-only"],
+              env={**os.environ, "SKAFFOLD_UPDATE_CHECK": "false"}).stdout
     parsed = yaml.safe_load(out)
     assert parsed["apiVersion"] == config()["apiVersion"]
     assert [a["image"] for a in parsed["build"]["artifacts"]] == ["drishti/stream", "drishti/operator"]
@@ -115,8 +119,8 @@ def test_skaffold_render_sets_both_images(skaffold_bin, helm3_bin, kubectl_bin, 
         {"imageName": "drishti/stream", "tag": "drishti/stream:e2e-stream"},
         {"imageName": "drishti/operator", "tag": "drishti/operator:e2e-operator"},
     ]}))
-    out = run([skaffold_bin, "render", f"--build-artifacts={builds}", "--digest-source=tag", "--offline=true"],
-              env=skaffold_env(helm3_bin, kubectl_bin)).stdout
+    out = run([skaffold_bin, "render", f"--build-artifacts={builds}", "--digest-source=tag",
+               "--offline=true"], env=skaffold_env(helm3_bin, kubectl_bin)).stdout
     objects = [doc for doc in yaml.safe_load_all(out) if doc]
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -128,7 +132,8 @@ def test_skaffold_render_sets_both_images(skaffold_bin, helm3_bin, kubectl_bin, 
 
 
 def test_helm4_is_not_enough_for_skaffold(skaffold_bin, helm_bin, kubectl_bin) -> None:
-    """Why the tests (and the README) use helm 3 with skaffold: skaffold v2.16's helm deployer refuses helm 4."""
+    """Why the tests (and the README) use helm 3 with skaffold: skaffold v2.16's helm deployer refuses
+    helm 4."""
     env = {**os.environ, "PATH": os.pathsep.join([str(helm_bin.parent), str(kubectl_bin.parent),
                                                    os.environ["PATH"]]), "SKAFFOLD_UPDATE_CHECK": "false"}
     result = run([skaffold_bin, "render", "--digest-source=none", "--offline=true"], env=env, check=False)
@@ -138,8 +143,8 @@ def test_helm4_is_not_enough_for_skaffold(skaffold_bin, helm_bin, kubectl_bin) -
 
 @pytest.fixture
 def fresh_control_plane():
-    """A control plane of its own (like a new kind cluster): the chart's release name and namespace are fixed in
-    skaffold.yaml, and the session's cluster holds objects of the same names from the manifests' tests."""
+    """A control plane of its own (like a new kind cluster): the chart's release name and namespace are fixed
+    in skaffold.yaml, and the session's cluster holds objects of the same names from the manifests' tests."""
     from hack.cluster import build
     from hack.cluster.controlplane import ephemeral
 
@@ -155,10 +160,10 @@ def fresh_control_plane():
 @pytest.mark.docker
 @pytest.mark.cluster
 @pytest.mark.timeout(2400)  # its own bounded waits: base image 900 s, skaffold run 900 s, delete 300 s
-def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fresh_control_plane, skaffold_bin,
-                                                               helm3_bin, kubectl_bin) -> None:
-    """The dev loop without kind: `skaffold run` builds both targets with Docker and installs the chart with the
-    built images onto a real API server; then `skaffold delete` removes it."""
+def test_skaffold_run_builds_both_images_and_deploys_the_chart(docker_engine, fresh_control_plane,
+                                                               skaffold_bin, helm3_bin, kubectl_bin) -> None:
+    """The dev loop without kind: `skaffold run` builds both targets with Docker and installs the chart with
+    the built images onto a real API server; then `skaffold delete` removes it."""
     base = os.environ.get("DRISHTI_BASE_IMAGE") or run([REPO / "hack" / "docker" / "base-image.sh"],
                                                        timeout=900).stdout.strip().splitlines()[-1]
     env = skaffold_env(helm3_bin, kubectl_bin, KUBECONFIG=str(fresh_control_plane.kubeconfig),
@@ -200,8 +205,9 @@ def check_the_release(env: dict[str, str], kubectl_bin) -> None:
 @pytest.mark.docker
 @pytest.mark.timeout(900)  # where a registry is reachable, kind really creates the cluster
 def test_kind_accepts_the_cluster_config(docker_engine, kind_bin, tmp_path) -> None:
-    """kind loads and validates hack/kind-config.yaml, then needs its node image, which no registry serves here:
-    the failure must be the image pull, not the config (a config with a typo fails at decoding, as checked)."""
+    """kind loads and validates hack/kind-config.yaml, then needs its node image, which no registry serves
+    here: the failure must be the image pull, not the config (a config with a typo fails at decoding, as
+    checked)."""
     name = "drishti-config-check"
     try:
         result = run([kind_bin, "create", "cluster", "--config", KIND_CONFIG, "--name", name, "--wait", "1s"],

@@ -62,14 +62,15 @@ def operator_kubeconfig(k8s_api_client: client.ApiClient, kubeconfig: str, kubec
     kubectl(kubectl_bin, k8s_env, "apply", "--server-side", "--force-conflicts", "-f", str(RBAC_FILE))
     token = kubectl(kubectl_bin, k8s_env, "create", "token", "drishti-operator", "-n", OPERATOR_NAMESPACE,
                     "--duration=24h").strip()
-    return token_kubeconfig(kubeconfig, token, "drishti-operator", tmp_path_factory.mktemp("operator") / "kubeconfig")
+    return token_kubeconfig(kubeconfig, token, "drishti-operator",
+                            tmp_path_factory.mktemp("operator") / "kubeconfig")
 
 
 @pytest.fixture(scope="package")
 def operator_process(vcam_crd: dict[str, Any], operator_kubeconfig: Path,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The operator of tests/operator, serving every namespace: stopped when this package's tests end, so that it
-    never fights another test's operator over the same cameras (tests/chart runs its own)."""
+    """The operator of tests/operator, serving every namespace: stopped when this package's tests end, so that
+    it never fights another test's operator over the same cameras (tests/chart runs its own)."""
     process = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator-log") / "operator.log")
     process.start()
     try:
@@ -153,7 +154,8 @@ class Cameras:
 
     def condition(self, name: str, kind: str) -> dict[str, Any] | None:
         camera = self.get(name) or {}
-        return next((c for c in (camera.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+        return next((c for c in (camera.get("status") or {}).get("conditions", [])
+                     if c["type"] == kind), None)
 
     def wait_phase(self, name: str, phase: str, timeout: float = 60.0,
                    generation: int | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`DRISHTI_OPERATOR_NAMESPACES`: an operator that serves only the listed namespaces leaves the others alone."""
+"""`DRISHTI_OPERATOR_NAMESPACES`: an operator that serves only the listed namespaces leaves the others
+alone."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ def allowed(api: client.ApiClient, verb: str, resource: str, namespace: str = "a
     review = client.AuthorizationV1Api(api).create_subject_access_review({
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": ACCOUNT, "groups": GROUPS, "resourceAttributes": {
-            "verb": verb, "group": group, "resource": plural, "subresource": subresource, "namespace": namespace,
+            "verb": verb, "group": group, "resource": plural, "subresource": subresource,
+            "namespace": namespace,
         }},
     })
     return bool(review.status.allowed)

@@ -97,8 +97,9 @@ def test_changes_that_do_not_touch_the_pod_roll_nothing(cams: Cameras, operator:
     cams.patch("still", {"metadata": {"labels": {"site": "north"}}})
     wait_until(lambda: (cams.deployment("still") or {}).get("metadata", {}).get("labels", {}).get("site"),
                timeout=REPAIR_WITHIN, what="the camera's label on its Deployment")
-    # The label arrived with the operator's apply after both patches: a pod change would have come in that same
-    # apply (the whole rendered Deployment at once), so the Deployment now shows whether the pod was rolled.
+    # The label arrived with the operator's apply after both patches: a pod change would have come in that
+    # same apply (the whole rendered Deployment at once), so the Deployment now shows whether the pod was
+    # rolled.
     after = cams.deployment("still")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert pod_hash(after) == pod_hash(before)
@@ -149,9 +150,9 @@ def test_hand_edits_of_managed_fields_are_reverted(cams: Cameras, operator: Oper
                == "drishti/stream:dev", timeout=REPAIR_WITHIN, what="image restored")
     assert pod_hash(cams.deployment("edit")) == hash_before
 
-    cams.core.patch_namespaced_service("edit", cams.namespace,
-                                       {"spec": {"ports": [{"name": "http", "port": 1234, "targetPort": "http"}]}},
-                                       _content_type="application/merge-patch+json")
+    cams.core.patch_namespaced_service(
+        "edit", cams.namespace, {"spec": {"ports": [{"name": "http", "port": 1234, "targetPort": "http"}]}},
+        _content_type="application/merge-patch+json")
     wait_until(lambda: [p["port"] for p in cams.service("edit")["spec"]["ports"]] == [8000],
                timeout=REPAIR_WITHIN, what="Service port restored")
     cams.wait_ready("edit")
@@ -195,10 +196,12 @@ def test_scale_subresource(cams: Cameras, operator: OperatorProcess, kubectl_bin
     scale = cams.custom.get_namespaced_custom_object_scale("drishti.io", "v1alpha1", cams.namespace,
                                                            "virtualcameras", "scaled")
     assert scale["status"]["replicas"] == 3
-    assert scale["status"]["selector"] == "app.kubernetes.io/name=drishti-stream,app.kubernetes.io/instance=scaled"
+    assert scale["status"]["selector"] == (
+        "app.kubernetes.io/name=drishti-stream,app.kubernetes.io/instance=scaled")
 
 
-def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, operator: OperatorProcess) -> None:
+def test_operator_restart_duplicates_nothing_and_rolls_nothing(
+        cams: Cameras, operator: OperatorProcess) -> None:
     for name in ("r1", "r2"):
         cams.create(name, fps=5)
     for name in ("r1", "r2"):
@@ -223,7 +226,8 @@ def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, op
         return all(f"[{cams.namespace}/{name}] reconciled (unchanged)" in log for name in ("r1", "r2"))
 
     wait_until(resumed, timeout=60, what="the restarted operator resumed both cameras, changing nothing")
-    # a camera created after the restart is served: the operator is past r1 and r2 and has written what it would
+    # a camera created after the restart is served: the operator is past r1 and r2
+    # and has written what it would
     cams.create("r3", fps=5)
     cams.wait_ready("r3")
     after = snapshot()
@@ -235,8 +239,8 @@ def test_operator_restart_duplicates_nothing_and_rolls_nothing(cams: Cameras, op
     assert "Traceback" not in since_restart, since_restart[-4000:]
 
 
-def test_a_spec_the_api_server_refuses_for_the_pod_is_reported_not_retried(cams: Cameras,
-                                                                            operator: OperatorProcess) -> None:
+def test_a_spec_the_api_server_refuses_for_the_pod_is_reported_not_retried(
+        cams: Cameras, operator: OperatorProcess) -> None:
     """Requests above limits pass the camera's schema but not the Deployment's: Degraded, then fixable."""
     cams.create("limits", resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1"}})
     camera = cams.wait_phase("limits", "Degraded")
@@ -252,12 +256,15 @@ def test_a_spec_the_api_server_refuses_for_the_pod_is_reported_not_retried(cams:
 
 def test_pods_pass_the_restricted_pod_security_standard(cams: Cameras, operator: OperatorProcess) -> None:
     """The namespace enforces Pod Security `restricted`: the API server admits the camera's pods (with the
-    GCS credentials volume too), or the ReplicaSet could not create them and the camera would never be Ready."""
+    GCS credentials volume too), or the ReplicaSet could not create them and the camera would never be
+    Ready."""
     cams.core.patch_namespace(cams.namespace, {"metadata": {"labels": {
-        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest"}}})
     cams.create("strict", source="gs://drishti-videos/gate.mp4", gcsCredentials={"secretName": "gcs-key"})
     cams.wait_ready("strict")
-    pods = cams.core.list_namespaced_pod(cams.namespace, label_selector="app.kubernetes.io/instance=strict").items
+    pods = cams.core.list_namespaced_pod(cams.namespace,
+                                         label_selector="app.kubernetes.io/instance=strict").items
     assert pods and all(p.spec.security_context.run_as_non_root for p in pods)
 
 
@@ -285,18 +292,21 @@ def test_a_camera_deleted_and_created_again_gets_its_own_children(cams: Cameras,
 ])
 def test_a_failing_container_degrades_the_camera_and_recovery_clears_it(
         cams: Cameras, operator: OperatorProcess, reason: str, message: str) -> None:
-    """The fake node runs no containers, so the test reports what a kubelet would, through the pod's status."""
+    """The fake node runs no containers, so the test reports what a kubelet would, through the pod's
+    status."""
     cams.create("failing")
     cams.wait_ready("failing")
-    pod = cams.core.list_namespaced_pod(cams.namespace, label_selector="app.kubernetes.io/instance=failing").items[0]
+    pod = cams.core.list_namespaced_pod(cams.namespace,
+                                        label_selector="app.kubernetes.io/instance=failing").items[0]
     running = cams.api.sanitize_for_serialization(pod.status)
 
     def report(state: dict, ready: bool) -> None:
         flag = "True" if ready else "False"
         cams.core.patch_namespaced_pod_status(pod.metadata.name, cams.namespace, {"status": {
             "conditions": [{"type": "Ready", "status": flag}, {"type": "ContainersReady", "status": flag}],
-            "containerStatuses": [{"name": "camera", "ready": ready, "restartCount": 3, "image": "drishti/stream:dev",
-                                   "imageID": "", "started": ready, "state": state}],
+            "containerStatuses": [{"name": "camera", "ready": ready, "restartCount": 3,
+                                   "image": "drishti/stream:dev", "imageID": "", "started": ready,
+                                   "state": state}],
         }})
 
     report({"waiting": {"reason": reason, "message": message}}, ready=False)
@@ -310,7 +320,8 @@ def test_a_failing_container_degrades_the_camera_and_recovery_clears_it(
     assert next(c for c in camera["status"]["conditions"] if c["type"] == "Degraded")["status"] == "False"
 
 
-def test_pods_the_namespace_quota_refuses_degrade_the_camera(cams: Cameras, operator: OperatorProcess) -> None:
+def test_pods_the_namespace_quota_refuses_degrade_the_camera(
+        cams: Cameras, operator: OperatorProcess) -> None:
     cams.core.create_namespaced_resource_quota(cams.namespace, {
         "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
     wait_until(lambda: cams.core.read_namespaced_resource_quota("no-pods", cams.namespace).status.hard,

@@ -26,7 +26,8 @@ def test_reconciles_and_their_api_calls_are_traced(cams: Cameras, operator_proce
     assert runner.exit_code == 0, runner.output
     assert runner.exception is None
 
-    spans = [s for s in exporter.get_finished_spans() if s.attributes.get("k8s.namespace.name") == cams.namespace]
+    spans = [s for s in exporter.get_finished_spans()
+             if s.attributes.get("k8s.namespace.name") == cams.namespace]
     reconciles = {s.attributes["drishti.action"]: s for s in spans if s.name.startswith("reconcile ")}
     create, update = reconciles["create"], reconciles["update"]
     for span, generation, outcome in ((create, 1, "created"), (update, 2, "updated")):
@@ -34,12 +35,15 @@ def test_reconciles_and_their_api_calls_are_traced(cams: Cameras, operator_proce
         assert span.attributes["drishti.generation"] == generation
         assert span.attributes["drishti.outcome"] == outcome
         assert span.attributes["drishti.duration_s"] > 0
-        children = {s.name for s in spans if s.parent is not None and s.parent.span_id == span.context.span_id}
+        children = {s.name for s in spans
+                    if s.parent is not None and s.parent.span_id == span.context.span_id}
         assert {"apply Service", "apply Deployment"} <= children, children
-    written = [s for s in spans if s.name == "reconcile status" and s.attributes["drishti.outcome"] == "written"]
+    written = [s for s in spans
+               if s.name == "reconcile status" and s.attributes["drishti.outcome"] == "written"]
     assert {s.attributes["drishti.generation"] for s in written} == {1, 2}
     for span in written:
-        children = [s.name for s in spans if s.parent is not None and s.parent.span_id == span.context.span_id]
+        children = [s.name for s in spans
+                    if s.parent is not None and s.parent.span_id == span.context.span_id]
         assert children == ["patch VirtualCamera/status"]
     api_calls = [s for s in spans if s.name == "apply Deployment"]
     assert all(s.attributes["k8s.resource.name"] == "traced" for s in api_calls)

@@ -42,8 +42,8 @@ def test_missing_source_is_rejected(cams: Cameras, vcam_crd) -> None:
     body = cams.body("nosource")
     del body["spec"]["source"]
     with pytest.raises(ApiException) as caught:
-        cams.custom.create_namespaced_custom_object("drishti.io", "v1alpha1", cams.namespace, "virtualcameras",
-                                                    body)
+        cams.custom.create_namespaced_custom_object("drishti.io", "v1alpha1", cams.namespace,
+                                                    "virtualcameras", body)
     assert caught.value.status == 422 and "spec.source: Required value" in caught.value.body
 
 
@@ -63,8 +63,8 @@ def test_name_must_fit_a_service(cams: Cameras, vcam_crd) -> None:
     {"source": "https://example.org/crowd.mp4", "epoch": 1700000000.5},
 ])
 def test_valid_cameras_are_accepted_with_defaults(cams: Cameras, vcam_crd, spec: dict) -> None:
-    body = cams.custom.create_namespaced_custom_object("drishti.io", "v1alpha1", cams.namespace, "virtualcameras",
-                                                       {**cams.body("ok"), "spec": spec})
+    body = cams.custom.create_namespaced_custom_object("drishti.io", "v1alpha1", cams.namespace,
+                                                       "virtualcameras", {**cams.body("ok"), "spec": spec})
     assert body["spec"]["loop"] is True and body["spec"]["replicas"] == 1 and body["spec"]["port"] == 8000
     assert body["spec"]["jpegQuality"] == spec.get("jpegQuality", 85)
     assert "fps" not in body["spec"] or body["spec"]["fps"] == spec["fps"]

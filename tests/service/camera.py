@@ -110,7 +110,8 @@ def metric_samples(text: str, name: str, **labels: str) -> list[Sample]:
 
 def write_video(path: Path, frames: int, fps: float = 10, size: tuple[int, int] = (320, 240),
                 fourcc: str = "mp4v") -> Path:
-    """A video whose frame i is the synthetic scene's frame i (its barcode says i), small and quick to make."""
+    """A video whose frame i is the synthetic scene's frame i (its barcode says i), small and quick to
+    make."""
     scene = SyntheticSource(*size)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     assert writer.isOpened(), f"cannot write {path} with {fourcc}"

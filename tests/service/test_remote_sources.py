@@ -103,8 +103,10 @@ def test_an_http_404_fails_fast_naming_the_url(tmp_path, http_server):
 
 
 def test_a_gs_video_comes_from_the_endpoint_gcs_endpoint_names(start_camera, uploaded, gcs_emulator):
-    """video.gcs_endpoint alone (no STORAGE_EMULATOR_HOST) reaches the emulator: how a VirtualCamera names one."""
-    camera = start_camera(DRISHTI_VIDEO_PATH=uploaded, DRISHTI_GCS_ENDPOINT=gcs_emulator, STORAGE_EMULATOR_HOST="")
+    """video.gcs_endpoint alone (no STORAGE_EMULATOR_HOST) reaches the emulator: how a VirtualCamera names
+    one."""
+    camera = start_camera(DRISHTI_VIDEO_PATH=uploaded, DRISHTI_GCS_ENDPOINT=gcs_emulator,
+                          STORAGE_EMULATOR_HOST="")
     received = asyncio.run(collect(camera.ws, count=5))
     assert [read_index(r.image) for r in received] == [r.message["frame_id"] % 20 for r in received]
 

@@ -52,7 +52,8 @@ def test_the_extended_message_is_produced_only_when_asked():
     assert plain.meta_message is None and plain.payload(meta=True) is None
     assert plain.payload(meta=False) == (plain.message, plain.wire)
     message = json.loads(extended.meta_message)
-    assert message["meta"] == {"name": "gate-3", "source_index": 32, "width": 320, "height": 240, "epoch": 1000.0}
+    assert message["meta"] == {"name": "gate-3", "source_index": 32, "width": 320, "height": 240,
+                               "epoch": 1000.0}
     assert {k: v for k, v in message.items() if k != "meta"} == json.loads(extended.message)
     assert extended.payload(meta=True) == (extended.meta_message, extended.meta_wire)
     assert extended.meta_wire.endswith(extended.meta_message.encode())

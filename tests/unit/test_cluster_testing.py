@@ -1,4 +1,5 @@
-"""hack.cluster.testing: checks of the local harness are named in the report when another cluster is in use."""
+"""hack.cluster.testing: checks of the local harness are named in the report when another cluster is in
+use."""
 
 from __future__ import annotations
 

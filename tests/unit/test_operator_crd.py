@@ -10,7 +10,8 @@ from drishti_stream.settings import Settings, env_name
 
 
 def spec_properties() -> dict:
-    return crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    return (crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            ["properties"]["spec"]["properties"])
 
 
 def test_committed_crd_file_is_generated_from_the_model() -> None:
@@ -74,7 +75,8 @@ def test_types_and_enums_follow_the_model() -> None:
 
 
 def test_issue_ranges() -> None:
-    """The ranges users are promised: fps 1..120 (optional), jpegQuality 1..100 default 85, loop default true."""
+    """The ranges users are promised: fps 1..120 (optional), jpegQuality 1..100 default 85, loop default
+    true."""
     props = spec_properties()
     assert (props["fps"]["minimum"], props["fps"]["maximum"]) == (1, 120) and "default" not in props["fps"]
     assert (props["jpegQuality"]["minimum"], props["jpegQuality"]["maximum"]) == (1, 100)
@@ -125,7 +127,8 @@ def test_cli_writes_and_checks(tmp_path, capsys) -> None:
 def test_env_names_are_the_settings_env_names() -> None:
     from drishti_operator.render import camera_env
 
-    camera = {"metadata": {"name": "c", "namespace": "n", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z"},
+    camera = {"metadata": {"name": "c", "namespace": "n", "uid": "u",
+                           "creationTimestamp": "2026-01-01T00:00:00Z"},
               "spec": {"source": "synthetic", "fps": 10, "maxWidth": 640}}
     names = {item["name"] for item in camera_env(camera)}
     assert {env_name(field) for field in ("video_path", "fps", "max_width", "epoch", "name")} <= names

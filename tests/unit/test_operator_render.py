@@ -75,7 +75,8 @@ def test_unset_fps_is_omitted_and_defaults_are_filled() -> None:
         del body["spec"][key]
     env = env_of(render_deployment(body))
     assert "DRISHTI_FPS" not in env and "DRISHTI_MAX_WIDTH" not in env
-    assert env["DRISHTI_LOOP"] == "true" and env["DRISHTI_JPEG_QUALITY"] == "85" and env["DRISHTI_PORT"] == "8000"
+    assert (env["DRISHTI_LOOP"] == "true" and env["DRISHTI_JPEG_QUALITY"] == "85"
+            and env["DRISHTI_PORT"] == "8000")
 
 
 def test_fixed_epoch_wins_over_creation_time() -> None:
@@ -86,7 +87,8 @@ def test_fixed_epoch_wins_over_creation_time() -> None:
 def test_epoch_is_stable_across_generations() -> None:
     later = camera(fps=5)
     later["metadata"]["generation"] = 7
-    assert env_of(render_deployment(later))["DRISHTI_EPOCH"] == env_of(render_deployment(camera()))["DRISHTI_EPOCH"]
+    assert (env_of(render_deployment(later))["DRISHTI_EPOCH"]
+            == env_of(render_deployment(camera()))["DRISHTI_EPOCH"])
 
 
 def test_the_camera_service_accepts_the_rendered_env(monkeypatch, tmp_path) -> None:
@@ -123,7 +125,8 @@ def test_probes_ports_and_security() -> None:
 
 def test_service_port_follows_spec() -> None:
     service = render_service(camera(port=9100))
-    assert service["spec"]["ports"] == [{"name": "http", "port": 9100, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 9100, "targetPort": "http", "protocol": "TCP"}]
     assert service["spec"]["type"] == "ClusterIP"
 
 
@@ -136,7 +139,8 @@ def test_resources_override_per_kind() -> None:
 def test_image_default_override_and_pull_policy() -> None:
     assert container(render_deployment(camera()))["image"] == "drishti/stream:dev"
     assert container(render_deployment(camera(), default_image="reg/cam:1"))["image"] == "reg/cam:1"
-    c = container(render_deployment(camera(image="reg/cam:2", imagePullPolicy="Never"), default_image="reg/cam:1"))
+    c = container(render_deployment(camera(image="reg/cam:2", imagePullPolicy="Never"),
+                                    default_image="reg/cam:1"))
     assert c["image"] == "reg/cam:2" and c["imagePullPolicy"] == "Never"
     assert "imagePullPolicy" not in container(render_deployment(camera()))
 
@@ -148,7 +152,8 @@ def test_gcs_source_mounts_the_credentials_secret() -> None:
     assert env["DRISHTI_VIDEO_PATH"] == "gs://bucket/crowd.mp4"
     assert env["GOOGLE_APPLICATION_CREDENTIALS"] == f"{render.GCS_DIR}/sa.json"
     pod = deployment["spec"]["template"]["spec"]
-    assert {"name": "gcs-credentials", "secret": {"secretName": "gcs-key", "defaultMode": 0o440}} in pod["volumes"]
+    assert {"name": "gcs-credentials", "secret": {"secretName": "gcs-key", "defaultMode": 0o440}} in \
+        pod["volumes"]
     assert {"name": "gcs-credentials", "mountPath": render.GCS_DIR, "readOnly": True} in \
         pod["containers"][0]["volumeMounts"]
 
@@ -165,16 +170,19 @@ def test_a_going_pod_serves_a_little_longer_and_says_why_it_failed() -> None:
     assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": render.PRE_STOP_SECONDS}}}
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace > render.PRE_STOP_SECONDS  # SIGTERM, then the camera's own graceful shutdown, within the grace
+    # SIGTERM, then the camera's own graceful shutdown, within the grace
+    assert grace > render.PRE_STOP_SECONDS
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 def test_local_path_mounts_the_claim_read_only() -> None:
     deployment = render_deployment(camera(source="site-a/gate.mp4",
-                                          volume={"claimName": "videos", "mountPath": "/data", "subPath": "v"}))
+                                          volume={"claimName": "videos", "mountPath": "/data",
+                                                  "subPath": "v"}))
     assert env_of(deployment)["DRISHTI_VIDEO_PATH"] == "/data/site-a/gate.mp4"
     pod = deployment["spec"]["template"]["spec"]
-    assert {"name": "video", "persistentVolumeClaim": {"claimName": "videos", "readOnly": True}} in pod["volumes"]
+    assert {"name": "video", "persistentVolumeClaim": {"claimName": "videos", "readOnly": True}} in \
+        pod["volumes"]
     assert {"name": "video", "mountPath": "/data", "readOnly": True, "subPath": "v"} in \
         pod["containers"][0]["volumeMounts"]
     absolute = render_deployment(camera(source="/data/x.mp4", volume={"claimName": "videos"}))

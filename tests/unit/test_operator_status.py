@@ -23,7 +23,8 @@ def camera(replicas: int = 1, generation: int = 1, status: dict | None = None) -
 
 
 def deployment(replicas: int = 1, template: str = "h1", conditions: list | None = None) -> dict:
-    """A Deployment whose controller has not written any status yet: the camera's status comes from its pods."""
+    """A Deployment whose controller has not written any status yet: the camera's status comes from its
+    pods."""
     return summarize_deployment({
         "metadata": {"uid": "d", "generation": 1, "labels": {}},
         "spec": {"replicas": replicas,
@@ -35,7 +36,8 @@ def deployment(replicas: int = 1, template: str = "h1", conditions: list | None 
 def pod(template: str = "h1", ready: bool = True, name: str = "p") -> dict:
     return summarize_pod({
         "metadata": {"name": name, "annotations": {"drishti.io/pod-spec-hash": template}},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     })
 
 
@@ -77,8 +79,8 @@ def test_rollout_in_progress_keeps_ready_while_old_pods_serve() -> None:
 
 
 def test_pods_are_counted_not_the_deployment_status() -> None:
-    status = camera_status(camera(replicas=2), deployment(replicas=2), [pod(name="a"), pod(ready=False, name="b")],
-                           observed_generation=1, now=T0)
+    status = camera_status(camera(replicas=2), deployment(replicas=2),
+                           [pod(name="a"), pod(ready=False, name="b")], observed_generation=1, now=T0)
     assert status["readyReplicas"] == 1 and status["replicas"] == 2
     assert conditions(status)["Ready"]["status"] == "False"
 
@@ -92,9 +94,11 @@ def test_transition_time_kept_while_status_unchanged() -> None:
     first = camera_status(camera(), deployment(), [pod()], observed_generation=1, now=T0)
     again = camera_status(camera(status=first), deployment(), [pod()], observed_generation=1, now=T1)
     assert again == first and not differs(first, again)
-    flipped = camera_status(camera(status=first), deployment(), [pod(ready=False)], observed_generation=1, now=T1)
+    flipped = camera_status(camera(status=first), deployment(), [pod(ready=False)], observed_generation=1,
+                            now=T1)
     cond = conditions(flipped)
-    assert cond["Ready"]["status"] == "False" and cond["Ready"]["lastTransitionTime"] == "2026-01-01T00:05:00Z"
+    assert (cond["Ready"]["status"] == "False"
+            and cond["Ready"]["lastTransitionTime"] == "2026-01-01T00:05:00Z")
     assert cond["Degraded"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert differs(first, flipped)
 
@@ -106,7 +110,8 @@ def unschedulable_pod() -> dict:
 
 
 def test_unschedulable_pod_degrades_the_camera() -> None:
-    assert pod_problem(unschedulable_pod()) == ("Unschedulable", "0/1 nodes are available: 1 Insufficient cpu.")
+    assert pod_problem(unschedulable_pod()) == ("Unschedulable",
+                                                "0/1 nodes are available: 1 Insufficient cpu.")
     status = camera_status(camera(), deployment(), [summarize_pod(unschedulable_pod())],
                            observed_generation=1, now=T0)
     cond = conditions(status)
@@ -127,7 +132,8 @@ def test_container_problems() -> None:
          "lastState": {"terminated": {"reason": "Error", "exitCode": 2,
                                       "message": "drishti-stream: /videos/x.mp4: no such file\n"}}}]}}
     assert pod_problem(said) == ("CrashLoopBackOff",
-                                 "container camera exited with 2: drishti-stream: /videos/x.mp4: no such file")
+                                 "container camera exited with 2: "
+                                 "drishti-stream: /videos/x.mp4: no such file")
     pull = {"status": {"phase": "Pending", "containerStatuses": [
         {"name": "camera", "ready": False, "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
     assert pod_problem(pull)[0] == "ImagePullBackOff"
@@ -152,9 +158,10 @@ def test_deleting_pods_are_ignored() -> None:
 
 def test_stalled_rollout_is_degraded() -> None:
     stalled = deployment(conditions=[
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])
-    assert conditions(camera_status(camera(), stalled, [], observed_generation=1, now=T0))["Degraded"]["reason"] \
-        == "ProgressDeadlineExceeded"
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": "timed out"}])
+    status = camera_status(camera(), stalled, [], observed_generation=1, now=T0)
+    assert conditions(status)["Degraded"]["reason"] == "ProgressDeadlineExceeded"
 
 
 def test_operator_failure_is_degraded() -> None:
@@ -173,5 +180,6 @@ def test_scaled_to_zero() -> None:
 
 
 def test_epoch_is_kept_when_not_given() -> None:
-    status = camera_status(camera(status={"epoch": 123.0}), deployment(), [pod()], observed_generation=1, now=T0)
+    status = camera_status(camera(status={"epoch": 123.0}), deployment(), [pod()], observed_generation=1,
+                           now=T0)
     assert status["epoch"] == 123.0

@@ -36,7 +36,8 @@ def test_reconcile_span_with_nested_api_span() -> None:
         with tracing.api_span("apply", "Deployment", "ns-span", "cam-span"):
             time.sleep(0.05)
         handle.outcome = "created"
-    spans = {s.name: s for s in exporter.get_finished_spans() if s.attributes.get("k8s.namespace.name") == "ns-span"}
+    spans = {s.name: s for s in exporter.get_finished_spans()
+             if s.attributes.get("k8s.namespace.name") == "ns-span"}
     outer, inner = spans["reconcile create"], spans["apply Deployment"]
     assert outer.attributes["drishti.camera"] == "cam-span"
     assert outer.attributes["drishti.generation"] == 3
@@ -58,7 +59,8 @@ def test_failures_are_recorded() -> None:
     with (pytest.raises(Boom), tracing.reconcile_span("update", "ns-fail", "cam", 1),
           tracing.api_span("apply", "Service", "ns-fail", "cam")):
         raise Boom("no")
-    spans = {s.name: s for s in exporter.get_finished_spans() if s.attributes.get("k8s.namespace.name") == "ns-fail"}
+    spans = {s.name: s for s in exporter.get_finished_spans()
+             if s.attributes.get("k8s.namespace.name") == "ns-fail"}
     assert spans["apply Service"].attributes["http.response.status_code"] == 422
     assert spans["apply Service"].status.status_code == StatusCode.ERROR
     assert spans["reconcile update"].attributes["drishti.outcome"] == "error"
@@ -74,7 +76,8 @@ def test_console_exporter_from_env_in_a_fresh_process() -> None:
         "    pass\n"
         "tracing.shutdown()\n"
     )
-    env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "op-test", "PYTHONPATH": ":".join(sys.path)}
+    env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "op-test",
+           "PYTHONPATH": ":".join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
                          check=True).stdout
     assert '"name": "reconcile create"' in out and "op-test" in out

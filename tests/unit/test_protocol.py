@@ -30,4 +30,5 @@ def test_extended_metadata_is_a_seventh_field_after_the_six():
     Draft202012Validator(message_schema(meta=True)).validate(message)
     assert not Draft202012Validator(message_schema()).is_valid(message), "v1.0 alone allows no extra field"
     for change in ({"source_index": -1}, {"width": 0}, {"extra": 1}):
-        assert not Draft202012Validator(message_schema(meta=True)).is_valid({**message, "meta": {**meta, **change}})
+        assert not Draft202012Validator(message_schema(meta=True)).is_valid(
+            {**message, "meta": {**meta, **change}})

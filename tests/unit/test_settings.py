@@ -16,7 +16,8 @@ def clean_env(monkeypatch, tmp_path):
 
 def test_defaults_run_the_synthetic_camera():
     settings = load_settings()
-    assert (settings.video_path, settings.fps, settings.loop, settings.jpeg_quality) == ("synthetic", None, True, 85)
+    assert (settings.video_path, settings.fps, settings.loop, settings.jpeg_quality) == (
+        "synthetic", None, True, 85)
     assert (settings.port, settings.send_timeout, settings.cache_budget_mb) == (8000, 5.0, 512)
 
 

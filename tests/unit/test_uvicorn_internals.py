@@ -1,6 +1,7 @@
-"""The camera's WebSocket protocol (service/drishti_stream/wsprotocol.py) subclasses uvicorn's private sans-I/O
-protocol. A uvicorn release that renames or drops what it relies on must fail here, naming it, rather than as a
-hang or a lost close frame in a stream test. pyproject.toml bounds uvicorn to the releases checked this way.
+"""The camera's WebSocket protocol (service/drishti_stream/wsprotocol.py) subclasses uvicorn's private
+sans-I/O protocol. A uvicorn release that renames or drops what it relies on must fail here, naming it, rather
+than as a hang or a lost close frame in a stream test. pyproject.toml bounds uvicorn to the releases checked
+this way.
 """
 
 from __future__ import annotations
