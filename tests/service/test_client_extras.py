@@ -108,7 +108,8 @@ def test_extended_metadata_only_for_the_client_that_asks(start_camera):
     common = [r.message for r in extended if r.message["frame_id"] in by_id]
     assert len(common) >= 30
     for message in common:  # the same frame, the same six fields; the plain client never sees `meta`
-        assert list(by_id[message["frame_id"]]) == ["source", "version", "frame_id", "timestamp", "fps", "image"]
+        fields = ["source", "version", "frame_id", "timestamp", "fps", "image"]
+        assert list(by_id[message["frame_id"]]) == fields
         assert {k: v for k, v in message.items() if k != "meta"} == by_id[message["frame_id"]]
 
 
@@ -123,4 +124,5 @@ def test_a_bad_meta_value_is_refused_with_1008(start_camera):
     camera = start_camera(DRISHTI_VIDEO_PATH="synthetic:320x240")
 
     close = refusal(f"{camera.ws}?meta=yes")
-    assert (close.code, close.reason) == (1008, "meta must be 0 or 1 (1: extended metadata in every message), got 'yes'")
+    assert (close.code, close.reason) == (
+        1008, "meta must be 0 or 1 (1: extended metadata in every message), got 'yes'")

@@ -38,11 +38,12 @@ class RawClient:
     def next_message(self) -> str:
         while not self.pending:
             self.protocol.receive_data(self.sock.recv(1 << 16))
-            self.pending += [e.data.decode() for e in self.protocol.events_received() if e.opcode is Opcode.TEXT]
+            events = self.protocol.events_received()
+            self.pending += [e.data.decode() for e in events if e.opcode is Opcode.TEXT]
         return self.pending.pop(0)
 
     def read_until_close(self, timeout: float = 5) -> Close | None:
-        """Resumes reading: everything queued, then the server's close frame (None if the socket just ended)."""
+        """Resumes reading: everything queued, then the server's close frame (None if the socket ended)."""
         self.sock.settimeout(timeout)
         while True:
             try:
@@ -141,7 +142,7 @@ def test_sigterm_closes_every_client_with_1001_and_exits_within_2s(start_camera)
     code, exit_code, elapsed = asyncio.run(terminate_while_streaming())
     stalled.close()
     assert code == 1001
-    assert exit_code == -signal.SIGTERM  # uvicorn re-raises the signal after a clean shutdown, for supervisors
+    assert exit_code == -signal.SIGTERM  # uvicorn re-raises the signal after a clean shutdown (supervisors)
     assert elapsed <= 2.0, f"exited after {elapsed:.2f}s"
 
 

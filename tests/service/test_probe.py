@@ -18,8 +18,8 @@ from tests.service.camera import camera_env
 
 
 def run_probe(url: str, seconds: float = 2) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "drishti_stream", "probe", url, "--seconds", str(seconds),
-                           "--json"], env=camera_env(), capture_output=True, text=True, timeout=60, check=False)
+    command = [sys.executable, "-m", "drishti_stream", "probe", url, "--seconds", str(seconds), "--json"]
+    return subprocess.run(command, env=camera_env(), capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_probe_passes_a_real_camera(start_camera):

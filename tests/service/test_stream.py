@@ -85,7 +85,8 @@ def test_a_file_loops_seamlessly_and_shows_the_source_pixels(start_camera, short
         wrapped += index == 0
         image = item.image
         assert read_index(image) == index
-        assert np.abs(image.astype(int) - source[index].astype(int)).mean() < 3.0, "pixels within JPEG tolerance"
+        difference = np.abs(image.astype(int) - source[index].astype(int)).mean()
+        assert difference < 3.0, "pixels within JPEG tolerance"
     assert wrapped >= 2
 
 

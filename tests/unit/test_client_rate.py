@@ -33,6 +33,7 @@ def test_parse_gives_a_rate_only_below_the_cameras(value, expected):
 
 @pytest.mark.parametrize("value", ["0", "31", "-3", "", "ten", "2.5", "x" * 200, "\U0001f600" * 40])
 def test_parse_names_the_range(value):
-    with pytest.raises(ValueError, match=r"^fps must be an integer from 1 to 30 \(the camera's rate\), got '") as error:
+    expected = r"^fps must be an integer from 1 to 30 \(the camera's rate\), got '"
+    with pytest.raises(ValueError, match=expected) as error:
         ClientRate.parse(value, 30)
     assert len(str(error.value).encode()) <= 123  # it is sent as a WebSocket close reason
