@@ -1,7 +1,7 @@
-"""The operator overrides one private hook of Kopf: `AnnotationsProgressStorage._store_marker`, which writes the
-`<prefix>/kopf-managed` marker into a camera's first patch (see kopf_setup.UnmarkedProgressStorage). A Kopf
-release that renames or stops calling it must fail here, naming it, rather than as one extra patch per new
-camera that no test counts. pyproject.toml bounds kopf to the releases checked this way.
+"""The operator overrides one private hook of Kopf: `AnnotationsProgressStorage._store_marker`, which writes
+the `<prefix>/kopf-managed` marker into a camera's first patch (see kopf_setup.UnmarkedProgressStorage). A
+Kopf release that renames or stops calling it must fail here, naming it, rather than as one extra patch per
+new camera that no test counts. pyproject.toml bounds kopf to the releases checked this way.
 """
 
 from __future__ import annotations

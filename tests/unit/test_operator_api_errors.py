@@ -1,5 +1,5 @@
-"""The operator's one policy for failed API calls (`kube.classify`), and what the reconcile, the drift repair and
-the status writer do with each verdict.
+"""The operator's one policy for failed API calls (`kube.classify`), and what the reconcile, the drift repair
+and the status writer do with each verdict.
 
 The API client is replaced by an in-memory stand-in for its three calls (apply, get_camera,
 patch_camera_status) that fails as told: a 401, a 429 with Retry-After or a refused connection cannot be
@@ -61,7 +61,8 @@ class FakeKube:
             raise self.fail["get_camera"]
         return self.camera
 
-    async def patch_camera_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_camera_status(self, namespace: str, name: str,
+                                  status: Mapping[str, Any]) -> dict[str, Any]:
         if "patch_camera_status" in self.fail:
             raise self.fail["patch_camera_status"]
         self.statuses.append(dict(status))
@@ -82,7 +83,7 @@ def setup() -> tuple[FakeKube, Runtime, Indices]:
     return kube, runtime, indices
 
 
-# --- the classifier --------------------------------------------------------------------------------------------
+# --- the classifier -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("exc,verdict,reason,delay", [
@@ -101,8 +102,8 @@ def setup() -> tuple[FakeKube, Runtime, Indices]:
     (TIMED_OUT, Verdict.RETRY, "Unreachable", 5.0),
     (ConnectionRefusedError(111, "Connection refused"), Verdict.RETRY, "Unreachable", 5.0),
     (TimeoutError("timed out"), Verdict.RETRY, "Unreachable", 5.0),
-], ids=["400", "422", "422-previous-owner", "401", "403", "404", "409", "429", "429-retry-after", "500", "503",
-        "refused", "read-timeout", "os-refused", "os-timeout"])
+], ids=["400", "422", "422-previous-owner", "401", "403", "404", "409", "429", "429-retry-after", "500",
+        "503", "refused", "read-timeout", "os-refused", "os-timeout"])
 def test_classify(exc: BaseException, verdict: Verdict, reason: str, delay: float) -> None:
     problem = classify(exc)
     assert problem is not None
@@ -115,7 +116,8 @@ def test_classify(exc: BaseException, verdict: Verdict, reason: str, delay: floa
 
 
 def test_routine_errors_are_the_ones_of_objects_going_away() -> None:
-    routine = {status for status in (400, 401, 403, 404, 409, 422, 429, 500) if classify(api_error(status)).routine}
+    statuses = (400, 401, 403, 404, 409, 422, 429, 500)
+    routine = {status for status in statuses if classify(api_error(status)).routine}
     assert routine == {401, 403, 404, 409}
     assert not classify(REFUSED).routine
 
@@ -131,7 +133,7 @@ def test_what_is_not_an_api_error_is_not_classified(exc: BaseException) -> None:
     assert classify(exc) is None
 
 
-# --- the reconcile ---------------------------------------------------------------------------------------------
+# --- the reconcile ------------------------------------------------------------------------------------------
 
 
 def reconcile_with(fail: BaseException | None) -> tuple[FakeKube, Runtime, BaseException | None]:
@@ -170,7 +172,7 @@ def test_reconcile_denied_is_degraded_and_retried_slowly(status: int, reason: st
     assert str(raised) == "not allowed: cannot patch deployments"
     assert [s["phase"] for s in kube.statuses] == ["Degraded"]
     assert {c["type"]: c for c in kube.statuses[0]["conditions"]}["Degraded"]["reason"] == reason
-    assert KEY not in runtime.failures  # not the spec's fault: the next reconcile of the same spec may succeed
+    assert KEY not in runtime.failures  # not the spec's fault: a reconcile of the same spec may succeed
 
 
 def test_reconcile_waits_for_the_previous_cameras_children_to_go() -> None:
@@ -200,7 +202,7 @@ def test_reconcile_lets_a_bug_through() -> None:
     assert type(raised) is RuntimeError and str(raised) == "a bug"
 
 
-# --- the drift repair ------------------------------------------------------------------------------------------
+# --- the drift repair ---------------------------------------------------------------------------------------
 
 
 def repair_with(fail: dict[str, BaseException], cause: str, caplog: pytest.LogCaptureFixture) -> FakeKube:
@@ -247,7 +249,7 @@ def test_repair_lets_a_bug_through(caplog: pytest.LogCaptureFixture) -> None:
         repair_with({"apply": RuntimeError("a bug")}, "edited", caplog)
 
 
-# --- the status writer -----------------------------------------------------------------------------------------
+# --- the status writer --------------------------------------------------------------------------------------
 
 
 def refresh_with(exc: BaseException, caplog: pytest.LogCaptureFixture) -> Runtime:
