@@ -6,6 +6,7 @@ The fan-out policy (slots, rates, drops) is `broadcast`'s; this module holds the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -68,9 +69,10 @@ async def _write(websocket: WebSocket, subscriber: Subscriber, send_timeout: flo
             async with asyncio.timeout(send_timeout):
                 await websocket.send({"type": "websocket.send", "text": text, WIRE_KEY: wire})
         except TimeoutError:
-            await websocket.close(
-                TRY_AGAIN_LATER, f"client accepted nothing for {send_timeout:g}s; closing slow client"
-            )
+            with contextlib.suppress(*CLIENT_GONE):  # it may leave while being closed
+                await websocket.close(
+                    TRY_AGAIN_LATER, f"client accepted nothing for {send_timeout:g}s; closing slow client"
+                )
             return "send_timeout"
         except CLIENT_GONE:
             return "client_closed"

@@ -37,9 +37,12 @@ class FakeServer:
     what sending a frame raises (None: the frame is taken)."""
 
     def __init__(self, fail: Callable[[], BaseException] | None = None,
-                 fail_receive: Callable[[], BaseException] | None = None) -> None:
+                 fail_receive: Callable[[], BaseException] | None = None,
+                 fail_close: Callable[[], BaseException] | None = None, stall: bool = False) -> None:
         self.fail = fail
         self.fail_receive = fail_receive
+        self.fail_close = fail_close
+        self.stall = stall  # sending a frame never completes: the client accepts nothing
         self.sent: list[Message] = []
         self._connected = False
 
@@ -53,8 +56,12 @@ class FakeServer:
         raise AssertionError("unreachable")
 
     async def send(self, message: Message) -> None:
+        if message["type"] == "websocket.send" and self.stall:
+            await asyncio.Event().wait()
         if message["type"] == "websocket.send" and self.fail is not None:
             raise self.fail()
+        if message["type"] == "websocket.close" and self.fail_close is not None:
+            raise self.fail_close()
         self.sent.append(message)
 
     def websocket(self) -> WebSocket:
@@ -63,9 +70,9 @@ class FakeServer:
         return WebSocket(scope, self.receive, self.send)
 
 
-async def serve_one_frame(server: FakeServer) -> None:
+async def serve_one_frame(server: FakeServer, send_timeout: float = 5) -> None:
     """Serves one client, publishes a frame once it has subscribed, and waits (bounded) for the end."""
-    broadcaster = Broadcaster(send_timeout=5, max_clients=10)
+    broadcaster = Broadcaster(send_timeout=send_timeout, max_clients=10)
     serving = asyncio.create_task(serve_websocket(server.websocket(), broadcaster, camera_fps=30))
     while broadcaster.clients == 0 and not serving.done():
         await asyncio.sleep(0.001)
@@ -94,3 +101,14 @@ def test_a_runtime_error_from_the_socket_is_a_bug_not_a_departure(where: str) ->
     with pytest.raises(RuntimeError, match="Unexpected ASGI message"):
         asyncio.run(serve_one_frame(server))
     assert disconnects("client_closed") == before
+
+
+@pytest.mark.parametrize("leaves", [False, True], ids=["stays", "leaves-while-closed"])
+def test_a_stalled_client_is_closed_with_1013_even_if_it_leaves_meanwhile(leaves: bool) -> None:
+    server = FakeServer(stall=True, fail_close=ClientDisconnected if leaves else None)
+    before = disconnects("send_timeout")
+    asyncio.run(serve_one_frame(server, send_timeout=0.05))
+    assert disconnects("send_timeout") == before + 1
+    closes = [m for m in server.sent if m["type"] == "websocket.close"]
+    said = "client accepted nothing for 0.05s; closing slow client"
+    assert closes == ([] if leaves else [{"type": "websocket.close", "code": 1013, "reason": said}])
