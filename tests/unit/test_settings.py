@@ -4,6 +4,7 @@ from typing import get_args
 import pytest
 from drishti_stream import protocol
 from drishti_stream.settings import Settings, SettingsError, env_name, load_settings, yaml_key
+from pydantic import ValidationError
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +87,33 @@ def test_words_are_accepted_in_any_case_and_refused_as_written():
     with pytest.raises(SettingsError, match="DRISHTI_NAME"):  # free text keeps its case and its checks
         load_settings(name="")
     assert load_settings(name="Gate-A").name == "Gate-A"
+
+
+def test_an_empty_env_var_counts_as_unset(monkeypatch):
+    """Templates (compose, a pod spec) often write `DRISHTI_X=`: the file's value or the default stays."""
+    Path("config.yaml").write_text("video:\n  fps: 12\n")
+    monkeypatch.setenv("DRISHTI_FPS", "")
+    monkeypatch.setenv("DRISHTI_JPEG_QUALITY", "")
+    settings = load_settings()
+    assert (settings.fps, settings.jpeg_quality) == (12, 85)
+
+
+def test_invalid_yaml_fails_naming_the_file_and_the_line(monkeypatch):
+    Path("config.yaml").write_text("video:\n  fps: 12\n  loop: [true\nserver:\n  port: 9000\n")
+    with pytest.raises(SettingsError, match=r"^config\.yaml: invalid YAML at line 4: expected ',' or ']'"):
+        load_settings()
+
+
+def test_with_several_invalid_settings_the_line_names_the_first_in_config_yaml_order(monkeypatch):
+    monkeypatch.setenv("DRISHTI_MAX_CLIENTS", "0")
+    monkeypatch.setenv("DRISHTI_PORT", "0")
+    monkeypatch.setenv("DRISHTI_FPS", "0")
+    with pytest.raises(SettingsError, match=r"^invalid setting video\.fps \(DRISHTI_FPS\) = '0': must be"):
+        load_settings()
+
+
+def test_settings_are_fixed_once_loaded():
+    settings = load_settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.fps = 5  # type: ignore[misc]
+    assert settings.fps is None
