@@ -214,6 +214,8 @@ def allowed_values(field: str) -> str:
             return "true or false"
         if "pattern" in option:
             return f"text matching {option['pattern']}"
+        if "minLength" in option and "maxLength" in option:
+            return f"text of {option['minLength']} to {option['maxLength']} characters"
     return info.description or "a valid value"
 
 
