@@ -7,15 +7,22 @@ notices (it "survives") is a behaviour the suite does not pin down. Not part of 
     python -m hack.mutation clock protocol    # some of them
 
 Sessions and configs go to build/mutation/ (gitignored); a rerun starts afresh. The tests per module are the
-in-process ones that exercise it (a mutant must fail them within `timeout` seconds).
+in-process ones that exercise it (a mutant must fail them within `timeout` seconds). A survivor that changes
+nothing observable is listed, with the reason, in hack/mutation-equivalents.toml: the score is killed /
+(mutants - equivalent), and a listed mutant that no longer survives is reported as stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import subprocess
 import sys
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +30,7 @@ WORK = REPO / "build" / "mutation"
 # The leftovers check is off: another process on the machine opening a port during one of the hundreds of
 # runs would fail that run, and count as a kill.
 PYTEST = f"env DRISHTI_CHECK_LEFTOVERS=0 {sys.executable} -m pytest -x -q -p no:cacheprovider"
+EQUIVALENTS = REPO / "hack" / "mutation-equivalents.toml"
 COSMIC_RAY = str(Path(sys.executable).parent / "cosmic-ray")  # the venv's, installed by the `dev` extra
 
 # module name -> (source file, the tests that pin it down)
@@ -54,8 +62,34 @@ def config(name: str) -> Path:
     return path
 
 
-def mutate(name: str) -> tuple[int, list[str]]:
-    """Runs every mutant of one module; returns the number of mutants and a line per survivor."""
+@dataclass(frozen=True)
+class Survivor:
+    path: str
+    line: int
+    operator: str
+    occurrence: int
+
+    def source(self) -> str:
+        """The unmutated source line the mutant changed."""
+        return (REPO / self.path).read_text().splitlines()[self.line - 1].strip()
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} {self.operator} #{self.occurrence}"
+
+
+def equivalents(name: str) -> list[dict[str, str]]:
+    """The module's listed equivalent mutants (EQUIVALENTS): each with an operator glob, a piece of the source
+    line it changes and why the change is not observable."""
+    return [entry for entry in tomllib.loads(EQUIVALENTS.read_text()).get("equivalent", [])
+            if entry["module"] == name]
+
+
+def is_listed(survivor: Survivor, entry: Mapping[str, str]) -> bool:
+    return fnmatch.fnmatchcase(survivor.operator, entry["operator"]) and entry["line"] in survivor.source()
+
+
+def mutate(name: str) -> tuple[int, list[Survivor]]:
+    """Runs every mutant of one module; returns the number of mutants and the survivors."""
     session = WORK / f"{name}.sqlite"
     session.unlink(missing_ok=True)
     cfg = config(name)
@@ -70,9 +104,25 @@ def mutate(name: str) -> tuple[int, list[str]]:
         total += 1
         if result and result.get("test_outcome") == "survived":
             mutation = job["mutations"][0]
-            survivors.append(f"{mutation['module_path']}:{mutation['start_pos'][0]} "
-                             f"{mutation['operator_name']} #{mutation['occurrence']}")
+            survivors.append(Survivor(mutation["module_path"], mutation["start_pos"][0],
+                                      mutation["operator_name"], mutation["occurrence"]))
     return total, survivors
+
+
+def report(name: str, total: int, survivors: list[Survivor]) -> str:
+    """Prints the survivors not listed as equivalent and the listed ones that no longer survive; returns the
+    module's row: score = killed / (mutants - equivalent)."""
+    listed = equivalents(name)
+    equivalent = [s for s in survivors if any(is_listed(s, entry) for entry in listed)]
+    for survivor in survivors:
+        if survivor not in equivalent:
+            print(f"survived: {survivor}: {survivor.source()}", flush=True)
+    for entry in listed:
+        if not any(is_listed(s, entry) for s in survivors):
+            print(f"stale equivalent ({name}): {entry['operator']} on {entry['line']!r}", flush=True)
+    killed, left = total - len(survivors), len(survivors) - len(equivalent)
+    score = 100 * killed / max(total - len(equivalent), 1)
+    return f"| {name} | {total} | {killed} | {len(equivalent)} | {left} | {score:.1f}% |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,16 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
     WORK.mkdir(parents=True, exist_ok=True)
+    header = "| module | mutants | killed | equivalent | survived | score |\n|---|---|---|---|---|---|"
     rows = []
     for name in names:
-        total, survivors = mutate(name)
-        killed = total - len(survivors)
-        rows.append(f"| {name} | {total} | {killed} | {len(survivors)} | "
-                    f"{100 * killed / max(total, 1):.1f}% |")
-        for survivor in survivors:
-            print(f"survived: {survivor}", flush=True)
-    print("\n| module | mutants | killed | survived | score |\n|---|---|---|---|---|")
-    print("\n".join(rows))
+        started = time.monotonic()
+        rows.append(report(name, *mutate(name)))
+        print(f"{rows[-1]}  ({time.monotonic() - started:.0f} s)", flush=True)
+    print(f"\n{header}\n" + "\n".join(rows))
     return 0
 
 

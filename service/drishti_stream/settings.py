@@ -42,7 +42,6 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_ignore_empty=True,
         extra="forbid",
-        populate_by_name=True,
         frozen=True,
     )
 
