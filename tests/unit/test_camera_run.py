@@ -42,26 +42,34 @@ class FakeNow:
         return self.t
 
 
-def test_a_camera_that_falls_behind_skips_ids_to_stay_on_the_wall_clock_and_counts_them():
+@pytest.mark.parametrize(("resumed_at", "ids", "skipped"), [
+    (7, [2, 3, 4, 7, 8], 2),
+    (8, [2, 3, 4, 8, 9], 3),
+    (5, [2, 3, 4, 5, 6], 0),  # a stall within a frame period skips nothing
+])
+def test_a_camera_that_falls_behind_skips_ids_to_stay_on_the_wall_clock_and_counts_them(resumed_at, ids,
+                                                                                       skipped):
     now = FakeNow(1000.25)  # started between frames 2 and 3 of a camera whose epoch is 1000
     camera = Camera(Settings(fps=10, epoch=1000.0), SyntheticSource(160, 120), now=now)
-    produced, skipped = sample("drishti_frames_produced_total"), sample("drishti_frames_skipped_total")
+    produced_before = sample("drishti_frames_produced_total")
+    skipped_before = sample("drishti_frames_skipped_total")
     published: list[Frame] = []
 
     def publish(frame: Frame) -> None:
         if len(published) == 5:
             raise Enough
         published.append(frame)
-        # on time for the next frame, except for a stall of two and a half frames after frame 4
-        now.t = camera.clock.due(7) + 0.05 if frame.frame_id == 4 else camera.clock.due(frame.frame_id + 1)
+        # on time for the next frame, except for a stall after frame 4 until frame `resumed_at` is overdue
+        due = camera.clock.due
+        now.t = due(resumed_at) + 0.05 if frame.frame_id == 4 else due(frame.frame_id + 1)
 
     run(camera, publish)
-    assert [frame.frame_id for frame in published] == [2, 3, 4, 7, 8]
-    assert [frame.timestamp for frame in published] == [camera.clock.due(k) for k in (2, 3, 4, 7, 8)]
-    assert (camera.produced, camera.skipped) == (5, 2)
-    assert sample("drishti_frames_produced_total") == produced + 5
-    assert sample("drishti_frames_skipped_total") == skipped + 2
-    assert camera.latest is not None and camera.latest.frame_id == 9  # the frame being published
+    assert [frame.frame_id for frame in published] == ids
+    assert [frame.timestamp for frame in published] == [camera.clock.due(k) for k in ids]
+    assert (camera.produced, camera.skipped) == (5, skipped)
+    assert sample("drishti_frames_produced_total") == produced_before + 5
+    assert sample("drishti_frames_skipped_total") == skipped_before + skipped
+    assert camera.latest is not None and camera.latest.frame_id == ids[-1] + 1  # the frame being published
 
 
 def test_extended_metadata_is_produced_for_the_frames_made_while_a_client_asks():
