@@ -87,12 +87,26 @@ def test_a_frame_over_the_size_limits_is_scaled_down_before_encoding():
     assert (extended["width"], extended["height"]) == (160, 120)
 
 
-def test_a_source_image_of_another_size_is_scaled_to_the_cameras_size():
-    source = Frames([noise(240, 320), noise(120, 160, seed=8)])  # a stream that changes resolution midway
+@pytest.mark.parametrize(("declared", "read"), [
+    ((240, 320), (120, 160)),  # a stream that changes resolution midway
+    ((240, 240), (120, 240)),
+    ((240, 240), (240, 120)),
+])
+def test_a_source_image_of_another_size_is_scaled_to_the_cameras_size(declared, read):
+    source = Frames([noise(*declared), noise(*read, seed=8)])
     camera = Camera(Settings(fps=30, epoch=1000.0, jpeg_quality=90), source)
     frame = camera.produce(1)
-    assert cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (240, 320, 3)
-    assert frame.jpeg == jpeg(cv2.resize(source.images[1], (320, 240), interpolation=cv2.INTER_AREA), 90)
+    height, width = declared
+    assert cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (height, width, 3)
+    assert frame.jpeg == jpeg(cv2.resize(source.images[1], (width, height), interpolation=cv2.INTER_AREA), 90)
+
+
+@pytest.mark.parametrize("limits", [{}, {"max_width": 161, "max_height": 121}, {"max_width": 4000}])
+def test_a_source_within_the_limits_is_sent_at_its_own_size_even_an_odd_one(limits):
+    image = noise(121, 161)
+    camera = Camera(Settings(fps=30, epoch=1000.0, jpeg_quality=90, **limits), Frames([image]))
+    assert camera.size == (161, 121)
+    assert camera.produce(0).jpeg == jpeg(image, 90)  # not resized
 
 
 @pytest.mark.parametrize(("rows", "warned"), [(560, False), (680, True)])
