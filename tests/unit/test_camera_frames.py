@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from fractions import Fraction
@@ -65,6 +66,13 @@ def test_the_declared_rate_is_the_configured_one_else_the_native_one_within_1_to
     camera = Camera(Settings(fps=configured, epoch=1000.0), source)
     assert camera.fps == expected
     assert json.loads(camera.produce(0).message)["fps"] == expected
+
+
+def test_a_produced_frame_cannot_be_changed_by_any_of_the_clients_sharing_it():
+    frame = Camera(Settings(fps=30, epoch=1000.0), Frames([noise(8, 8)])).produce(0)
+    for name, value in [("jpeg", b""), ("message", "{}"), ("wire", b""), ("frame_id", 1)]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(frame, name, value)
 
 
 @pytest.mark.parametrize("quality", [10, 85, 100])

@@ -45,6 +45,7 @@ class FakeNow:
 @pytest.mark.parametrize(("resumed_at", "ids", "skipped"), [
     (7, [2, 3, 4, 7, 8], 2),
     (8, [2, 3, 4, 8, 9], 3),
+    (12, [2, 3, 4, 12, 13], 7),  # a stall longer than the camera has run so far
     (5, [2, 3, 4, 5, 6], 0),  # a stall within a frame period skips nothing
 ])
 def test_a_camera_that_falls_behind_skips_ids_to_stay_on_the_wall_clock_and_counts_them(resumed_at, ids,
