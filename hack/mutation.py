@@ -35,11 +35,14 @@ COSMIC_RAY = str(Path(sys.executable).parent / "cosmic-ray")  # the venv's, inst
 
 # module name -> (source file, the tests that pin it down)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "clock": ("service/drishti_stream/clock.py", ["tests/unit/test_clock.py", "tests/unit/test_camera.py"]),
+    "clock": ("service/drishti_stream/clock.py",
+              ["tests/unit/test_clock.py", "tests/unit/test_camera.py", "tests/unit/test_camera_run.py"]),
     "protocol": ("service/drishti_stream/protocol.py", ["tests/unit/test_protocol.py"]),
     "settings": ("service/drishti_stream/settings.py",
                  ["tests/unit/test_settings.py", "tests/unit/test_settings_ranges.py"]),
-    "camera": ("service/drishti_stream/camera.py", ["tests/unit/test_camera.py"]),
+    "camera": ("service/drishti_stream/camera.py",
+               ["tests/unit/test_camera.py", "tests/unit/test_camera_frames.py",
+                "tests/unit/test_camera_run.py"]),
     "broadcast": ("service/drishti_stream/broadcast.py",
                   ["tests/unit/test_client_rate.py", "tests/unit/test_broadcast.py"]),
     "render": ("operator/drishti_operator/render.py", ["tests/unit/test_operator_render.py"]),

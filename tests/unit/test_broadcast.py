@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 
-from drishti_stream.broadcast import Broadcaster, ClientRate, Subscriber
+import pytest
+from drishti_stream.broadcast import Broadcaster, ClientRate, Subscriber, wants_meta
 from drishti_stream.camera import Frame, wire_text
+from prometheus_client import REGISTRY
 
 
-def frame(frame_id: int, meta: bool = False) -> Frame:
+def frame(frame_id: int, meta: bool = False, age: float = 0.0) -> Frame:
     message = f'{{"frame_id": {frame_id}}}'
     extended = f'{{"frame_id": {frame_id}, "meta": {{}}}}' if meta else None
-    return Frame(frame_id, time.time(), frame_id, b"", message, wire_text(message),
+    return Frame(frame_id, time.time() - age, frame_id, b"", message, wire_text(message),
                  extended, wire_text(extended) if extended else None)
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
 
 
 class FakeSocket:
@@ -163,3 +169,71 @@ def test_a_subscriber_alone_holds_at_most_one_frame():
         return (await subscriber.next_frame()).frame_id, subscriber.dropped
 
     assert run(scenario()) == (2, 2)
+
+
+def test_a_slow_clients_drops_are_counted_under_its_name_until_it_leaves():
+    async def scenario():
+        broadcaster = Broadcaster(send_timeout=5, max_clients=10)
+        stalled, healthy = FakeSocket(room=False), FakeSocket()
+        counted = []
+        with broadcaster.subscribe("drops-slow", "websocket", stalled.write_now), \
+                broadcaster.subscribe("drops-fast", "websocket", healthy.write_now):
+            for frame_id in range(4):
+                broadcaster.publish(frame(frame_id))
+                counted.append(sample("drishti_client_frames_dropped_total", client="drops-slow"))
+            counted.append(sample("drishti_client_frames_dropped_total", client="drops-fast"))
+        counted.append(sample("drishti_client_frames_dropped_total", client="drops-slow"))
+        return counted
+
+    # the first frame waits in the slot; each newer one drops the one before; gone with the client
+    assert run(scenario()) == [None, 1.0, 2.0, 3.0, None, None]
+
+
+def test_connected_clients_are_counted_by_kind():
+    def connected(kind: str) -> float:
+        return sample("drishti_clients_connected", kind=kind) or 0.0
+
+    async def scenario():
+        broadcaster = Broadcaster(send_timeout=5, max_clients=10)
+        before = connected("websocket"), connected("mjpeg")
+        counts = []
+        with broadcaster.subscribe("k1", "websocket"), broadcaster.subscribe("k2", "websocket"):
+            with broadcaster.subscribe("k3", "mjpeg"):
+                counts.append((connected("websocket") - before[0], connected("mjpeg") - before[1]))
+            counts.append((connected("websocket") - before[0], connected("mjpeg") - before[1]))
+        counts.append((connected("websocket") - before[0], connected("mjpeg") - before[1]))
+        return counts
+
+    assert run(scenario()) == [(2, 1), (2, 0), (0, 0)]
+
+
+def test_the_send_lag_of_a_frame_written_at_once_is_its_age():
+    async def scenario():
+        broadcaster = Broadcaster(send_timeout=5, max_clients=10)
+        count, total = (sample("drishti_send_lag_seconds_count") or 0.0,
+                        sample("drishti_send_lag_seconds_sum") or 0.0)
+        full = FakeSocket(room=False)
+        with broadcaster.subscribe("lag", "websocket", FakeSocket().write_now), \
+                broadcaster.subscribe("lag-full", "websocket", full.write_now):
+            broadcaster.publish(frame(0, age=2.0))  # written at once to one client, to the slot of the other
+        return (sample("drishti_send_lag_seconds_count") - count,
+                sample("drishti_send_lag_seconds_sum") - total)
+
+    count, lag = run(scenario())
+    assert count == 1 and 2.0 <= lag < 2.5
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({}, False), ({"meta": "0"}, False), ({"meta": "1"}, True), ({"fps": "1"}, False),
+])
+def test_extended_metadata_is_asked_for_with_meta_1(query, expected):
+    assert wants_meta(query) is expected
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("yes", "'yes'"), ("", "''"), ("2", "'2'"), ("true", "'true'"), ("00", "'00'"),
+])
+def test_any_other_meta_value_is_refused_with_the_allowed_ones(value, shown):
+    with pytest.raises(ValueError) as error:
+        wants_meta({"meta": value})
+    assert str(error.value) == f"meta must be 0 or 1 (1: extended metadata in every message), got {shown}"

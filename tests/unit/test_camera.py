@@ -12,6 +12,7 @@ from drishti_stream.sources.synthetic import SyntheticSource, read_index
 @pytest.mark.parametrize(("limits", "expected"), [
     ((None, None), (1920, 1080)), ((1280, None), (1280, 720)), ((None, 540), (960, 540)),
     ((4000, 4000), (1920, 1080)), ((1000, 300), (532, 300)),
+    ((1, None), (2, 2)), ((None, 1), (2, 2)),  # never below 2x2
 ])
 def test_output_size_keeps_the_aspect_ratio(limits, expected):
     assert output_size(1920, 1080, *limits) == expected

@@ -37,3 +37,16 @@ def test_parse_names_the_range(value):
     with pytest.raises(ValueError, match=expected) as error:
         ClientRate.parse(value, 30)
     assert len(str(error.value).encode()) <= 123  # it is sent as a WebSocket close reason
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("0", "'0'"),
+    ("x" * 22, "'" + "x" * 22 + "'"),  # 24 characters quoted: shown whole
+    ("x" * 23, "'" + "x" * 20 + "..."),  # 25: cut to 24 with an ellipsis
+    ("x" * 200, "'" + "x" * 20 + "..."),
+    ("\u00e9t\u00e9", "'\\xe9t\\xe9'"),  # ASCII only
+])
+def test_the_refused_value_is_quoted_in_at_most_24_ascii_characters(value, shown):
+    with pytest.raises(ValueError) as error:
+        ClientRate.parse(value, 30)
+    assert str(error.value) == f"fps must be an integer from 1 to 30 (the camera's rate), got {shown}"
