@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,11 @@ T0 = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 1, 1, 0, 5, 0, tzinfo=UTC)
 
 
+def api(body: dict) -> dict:
+    """A body as the API server sends it: decoded JSON (equal strings, but not the same objects)."""
+    return json.loads(json.dumps(body))
+
+
 def camera(replicas: int = 1, generation: int = 1, status: dict | None = None) -> dict:
     return {"metadata": {"name": "cam", "namespace": "ns", "generation": generation},
             "spec": {"source": "synthetic", "replicas": replicas, "port": 8000}, "status": status or {}}
@@ -26,20 +32,20 @@ def camera(replicas: int = 1, generation: int = 1, status: dict | None = None) -
 def deployment(replicas: int = 1, template: str = "h1", conditions: list | None = None) -> dict:
     """A Deployment whose controller has not written any status yet: the camera's status comes from its
     pods."""
-    return summarize_deployment({
+    return summarize_deployment(api({
         "metadata": {"uid": "d", "generation": 1, "labels": {}},
         "spec": {"replicas": replicas,
                  "template": {"metadata": {"annotations": {"drishti.io/pod-spec-hash": template}}}},
         "status": {"conditions": conditions or []},
-    })
+    }))
 
 
 def pod(template: str = "h1", ready: bool = True, name: str = "p") -> dict:
-    return summarize_pod({
+    return summarize_pod(api({
         "metadata": {"name": name, "annotations": {"drishti.io/pod-spec-hash": template}},
         "status": {"phase": "Running",
                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
-    })
+    }))
 
 
 def conditions(status: dict) -> dict[str, dict]:
@@ -105,9 +111,9 @@ def test_transition_time_kept_while_status_unchanged() -> None:
 
 
 def unschedulable_pod() -> dict:
-    return {"metadata": {"name": "cam-1"}, "status": {"phase": "Pending", "conditions": [
+    return api({"metadata": {"name": "cam-1"}, "status": {"phase": "Pending", "conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-         "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
+         "message": "0/1 nodes are available: 1 Insufficient cpu."}]}})
 
 
 def test_unschedulable_pod_degrades_the_camera() -> None:
@@ -192,10 +198,10 @@ NOT_SCHEDULED = "0/1 nodes are available: 1 Insufficient cpu."
 
 
 def troubled(name: str = "t", message: str = NOT_SCHEDULED) -> dict:
-    return summarize_pod({"metadata": {"name": name, "annotations": {"drishti.io/pod-spec-hash": "h1"}},
-                          "status": {"phase": "Pending", "conditions": [
-                              {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                               "message": message}]}})
+    return summarize_pod(api({"metadata": {"name": name, "annotations": {"drishti.io/pod-spec-hash": "h1"}},
+                              "status": {"phase": "Pending", "conditions": [
+                                  {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                   "message": message}]}}))
 
 
 def expected_conditions(ready: tuple, progressing: tuple, degraded: tuple = (False, "AsExpected",
@@ -364,8 +370,9 @@ def test_spec_not_yet_applied_reports_the_generation_it_describes() -> None:
 def test_a_camera_without_generation_is_not_behind() -> None:
     body = camera()
     del body["metadata"]["generation"]
-    status = camera_status(body, deployment(), [pod()], observed_generation=1, now=T0)
-    assert status["phase"] == "Ready"
+    for observed in (0, 1):  # 0: nothing recorded yet
+        status = camera_status(body, deployment(), [pod()], observed_generation=observed, now=T0)
+        assert status["phase"] == "Ready"
 
 
 def test_replicas_default_to_one_and_the_port_to_the_settings_default() -> None:
@@ -424,7 +431,7 @@ def test_summarize_deployment_keeps_identity_and_rollout_state() -> None:
                                    "message": "ok", "lastUpdateTime": "2026-01-01T00:00:00Z"},
                                   {"type": "ReplicaFailure", "status": "True"}]},
     }
-    assert summarize_deployment(body) == {
+    assert summarize_deployment(api(body)) == {
         "uid": "d-1", "generation": 4, "labels": {"team": "crowd"}, "owners": ["cam-uid"], "deleting": True,
         "replicas": 3, "hash": "abc",
         "status": {"observedGeneration": 3, "replicas": 4, "updatedReplicas": 2, "readyReplicas": 1,
@@ -450,14 +457,14 @@ def test_summarize_pod() -> None:
                          "deletionTimestamp": "2026-01-01T00:00:00Z"},
             "status": {"phase": "Running", "conditions": [{"type": "PodScheduled", "status": "True"},
                                                           {"type": "Ready", "status": "True"}]}}
-    assert summarize_pod(body) == {"name": "cam-1", "hash": "abc", "ready": True, "deleting": True,
+    assert summarize_pod(api(body)) == {"name": "cam-1", "hash": "abc", "ready": True, "deleting": True,
                                    "problem": None}
     assert summarize_pod(unschedulable_pod()) == {"name": "cam-1", "hash": None, "ready": False,
                                                   "deleting": False,
                                                   "problem": ["Unschedulable", NOT_SCHEDULED]}
     not_ready = {"metadata": {}, "status": {"conditions": [{"type": "ContainersReady", "status": "True"},
                                                            {"type": "Ready", "status": "False"}]}}
-    assert summarize_pod(not_ready)["ready"] is False
+    assert summarize_pod(api(not_ready))["ready"] is False
     assert summarize_pod({"metadata": {}, "status": None})["ready"] is False
 
 
@@ -540,12 +547,12 @@ PROBLEMS = {
 @pytest.mark.parametrize("situation", PROBLEMS)
 def test_pod_problem(situation: str) -> None:
     status, problem = PROBLEMS[situation]
-    assert pod_problem({"metadata": {"name": "cam-1"}, "status": status}) == problem
+    assert pod_problem(api({"metadata": {"name": "cam-1"}, "status": status})) == problem
 
 
 def test_every_waiting_problem_is_reported() -> None:
     for reason in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull",
                    "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
                    "RunContainerError"):
-        assert pod_problem({"status": {"containerStatuses": [waiting(reason, "m")]}}) == (
+        assert pod_problem(api({"status": {"containerStatuses": [waiting(reason, "m")]}})) == (
             reason, "container camera: m")
