@@ -99,10 +99,10 @@ def test_spec_not_yet_applied_is_reconciling() -> None:
 
 def test_transition_time_kept_while_status_unchanged() -> None:
     first = camera_status(camera(), deployment(), [pod()], observed_generation=1, now=T0)
-    again = camera_status(camera(status=first), deployment(), [pod()], observed_generation=1, now=T1)
+    again = camera_status(camera(status=api(first)), deployment(), [pod()], observed_generation=1, now=T1)
     assert again == first and not differs(first, again)
-    flipped = camera_status(camera(status=first), deployment(), [pod(ready=False)], observed_generation=1,
-                            now=T1)
+    flipped = camera_status(camera(status=api(first)), deployment(), [pod(ready=False)],
+                            observed_generation=1, now=T1)
     cond = conditions(flipped)
     assert (cond["Ready"]["status"] == "False"
             and cond["Ready"]["lastTransitionTime"] == "2026-01-01T00:05:00Z")
@@ -322,6 +322,9 @@ SITUATIONS = {
                                   {"type": "Available", "status": "True",
                                    "reason": "ProgressDeadlineExceeded"}]), [pod()], None,
         "Ready", READY, COMPLETE, None, 1, 1),
+    "a ReplicaFailure of unknown status": (
+        1, deployment(conditions=[{"type": "ReplicaFailure", "status": "Unknown", "message": "x"}]), [pod()],
+        None, "Ready", READY, COMPLETE, None, 1, 1),
     "a stalled rollout": (
         1, deployment(conditions=[{"type": "Progressing", "status": "False",
                                    "reason": "ProgressDeadlineExceeded",
@@ -387,7 +390,7 @@ def test_transition_time_moves_only_when_a_condition_flips() -> None:
     previous = [{"type": "Ready", "status": "True", "lastTransitionTime": since},
                 {"type": "Progressing", "status": "True", "lastTransitionTime": since},
                 {"type": "Degraded", "status": "False"}]  # no time written: it gets one now
-    status = camera_status(camera(status={"conditions": previous}), deployment(), [pod()],
+    status = camera_status(camera(status=api({"conditions": previous})), deployment(), [pod()],
                            observed_generation=1, now=T1)
     assert {c["type"]: c["lastTransitionTime"] for c in status["conditions"]} == {
         "Ready": since, "Progressing": "2026-01-01T00:05:00Z", "Degraded": "2026-01-01T00:05:00Z"}
@@ -490,6 +493,8 @@ PROBLEMS = {
     "scheduling gated is not unschedulable": (
         {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
                                              "reason": "SchedulingGated", "message": "gated"}]}, None),
+    "not scheduled, no reason given": (
+        {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False"}]}, None),
     "scheduled": ({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True",
                                                        "reason": "Unschedulable"}]}, None),
     "another condition false": (
