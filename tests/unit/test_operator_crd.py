@@ -150,6 +150,8 @@ class Unusual(BaseModel):
     level: Literal["low", "high"] = "low"
     tags: list[str] = []
     either: int | str = 1
+    nothing: None = None
+    aliased: int = Field(3, alias="ALIASED", ge=0)
 
 
 def test_setting_schema_translates_exclusive_bounds_enums_and_optionals(monkeypatch) -> None:
@@ -159,12 +161,14 @@ def test_setting_schema_translates_exclusive_bounds_enums_and_optionals(monkeypa
     assert crd._setting_schema("above") == {"type": "integer", "description": "", "maximum": 5,
                                             "minimum": 0, "exclusiveMinimum": True, "default": 2}
     assert crd._setting_schema("optional") == {"type": "integer", "description": ""}
+    assert crd._setting_schema("aliased") == {"type": "integer", "description": "", "minimum": 0,
+                                              "default": 3}
     assert crd._setting_schema("level") == {"type": "string", "enum": ["low", "high"], "description": "",
                                             "default": "low"}
 
 
 @pytest.mark.parametrize("field,problem", [("tags", "type 'array' has no CRD counterpart"),
-                                           ("either", "cannot express")])
+                                           ("either", "cannot express"), ("nothing", "cannot express")])
 def test_a_setting_the_crd_cannot_express_stops_the_generation(monkeypatch, field: str, problem: str) -> None:
     monkeypatch.setattr(crd, "Settings", Unusual)
     with pytest.raises(ValueError, match=f"^setting '{field}': .*{problem}"):
@@ -177,6 +181,24 @@ def test_spec_names_are_camel_case_and_the_source_comes_first() -> None:
     assert list(crd.spec_fields())[0] == "source"
     chosen = [field for field in Settings.model_fields if field not in crd.OPERATOR_MANAGED]
     assert list(crd.spec_fields().values()) == ["video_path"] + [f for f in chosen if f != "video_path"]
+
+
+class Reordered(BaseModel):
+    """Settings named in no alphabetical order, the source in the middle."""
+
+    zoom: int = 1
+    video_path: str = "synthetic"
+    aperture: int = 2
+    name: str = "cam"  # set by the operator
+
+
+def test_the_source_comes_first_then_the_models_order(monkeypatch) -> None:
+    monkeypatch.setattr(crd, "Settings", Reordered)
+    assert list(crd.spec_fields().items()) == [("source", "video_path"), ("zoom", "zoom"),
+                                                ("aperture", "aperture")]
+    properties = crd.spec_schema()["properties"]  # only the source gets the source's rules
+    assert properties["zoom"] == {"type": "integer", "description": "", "default": 1}
+    assert "x-kubernetes-validations" in properties["source"]
 
 
 def test_the_printer_columns_kubectl_shows() -> None:
@@ -203,6 +225,8 @@ def test_the_cli_writes_every_output_and_checks_every_file(tmp_path, capsys) -> 
     out, err = capsys.readouterr()
     assert out == "" and err == (f"{missing}: stale, regenerate it with `python -m drishti_operator.crd "
                                  f"-o {missing}`\n")
+    beside.write_text(beside.read_text()[:1000])  # cut short, as by an interrupted write
+    assert crd.main(["--check", str(beside)]) == 1
 
 
 def test_the_cli_describes_itself(capsys) -> None:
