@@ -322,6 +322,10 @@ SITUATIONS = {
                                   {"type": "Available", "status": "True",
                                    "reason": "ProgressDeadlineExceeded"}]), [pod()], None,
         "Ready", READY, COMPLETE, None, 1, 1),
+    "a rollout under way, as the Deployment says": (
+        1, deployment(conditions=[{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                                   "message": 'ReplicaSet "cam-2" is progressing.'}]), [pod()], None,
+        "Ready", READY, COMPLETE, None, 1, 1),
     "a ReplicaFailure of unknown status": (
         1, deployment(conditions=[{"type": "ReplicaFailure", "status": "Unknown", "message": "x"}]), [pod()],
         None, "Ready", READY, COMPLETE, None, 1, 1),
@@ -394,6 +398,13 @@ def test_transition_time_moves_only_when_a_condition_flips() -> None:
                            observed_generation=1, now=T1)
     assert {c["type"]: c["lastTransitionTime"] for c in status["conditions"]} == {
         "Ready": since, "Progressing": "2026-01-01T00:05:00Z", "Degraded": "2026-01-01T00:05:00Z"}
+    recovering = [{"type": "Ready", "status": "False", "lastTransitionTime": since},
+                  {"type": "Progressing", "status": "False", "lastTransitionTime": since},
+                  {"type": "Degraded", "status": "True", "lastTransitionTime": since}]
+    status = camera_status(camera(status=api({"conditions": recovering})), deployment(), [pod()],
+                           observed_generation=1, now=T1)
+    assert {c["type"]: c["lastTransitionTime"] for c in status["conditions"]} == {
+        "Ready": "2026-01-01T00:05:00Z", "Progressing": since, "Degraded": "2026-01-01T00:05:00Z"}
 
 
 def test_the_given_epoch_replaces_the_recorded_one() -> None:
@@ -468,6 +479,8 @@ def test_summarize_pod() -> None:
     not_ready = {"metadata": {}, "status": {"conditions": [{"type": "ContainersReady", "status": "True"},
                                                            {"type": "Ready", "status": "False"}]}}
     assert summarize_pod(api(not_ready))["ready"] is False
+    unknown = {"metadata": {}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    assert summarize_pod(api(unknown))["ready"] is False  # e.g. its node stopped reporting
     assert summarize_pod({"metadata": {}, "status": None})["ready"] is False
 
 
