@@ -481,6 +481,10 @@ def test_summarize_pod() -> None:
     assert summarize_pod(api(not_ready))["ready"] is False
     unknown = {"metadata": {}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
     assert summarize_pod(api(unknown))["ready"] is False  # e.g. its node stopped reporting
+    gated = {"metadata": {}, "status": {"conditions": [  # a readiness gate (GKE's NEG) met, Ready not yet
+        {"type": "cloud.google.com/load-balancer-neg-ready", "status": "True"},
+        {"type": "Ready", "status": "False"}]}}
+    assert summarize_pod(api(gated))["ready"] is False
     assert summarize_pod({"metadata": {}, "status": None})["ready"] is False
 
 
