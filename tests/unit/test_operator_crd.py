@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
 import annotated_types
 import pytest
 import yaml
 from drishti_operator import crd
 from drishti_stream.settings import Settings, env_name
+from pydantic import BaseModel, Field
 
 
 def spec_properties() -> dict:
@@ -132,3 +139,112 @@ def test_env_names_are_the_settings_env_names() -> None:
               "spec": {"source": "synthetic", "fps": 10, "maxWidth": 640}}
     names = {item["name"] for item in camera_env(camera)}
     assert {env_name(field) for field in ("video_path", "fps", "max_width", "epoch", "name")} <= names
+
+
+class Unusual(BaseModel):
+    """Settings a CRD can or cannot express, to check the translation beyond today's model."""
+
+    below: float = Field(1.0, lt=10, description="A number below ten.")
+    above: int = Field(2, gt=0, le=5)
+    optional: int | None = None
+    level: Literal["low", "high"] = "low"
+    tags: list[str] = []
+    either: int | str = 1
+    nothing: None = None
+    aliased: int = Field(3, alias="ALIASED", ge=0)
+
+
+def test_setting_schema_translates_exclusive_bounds_enums_and_optionals(monkeypatch) -> None:
+    monkeypatch.setattr(crd, "Settings", Unusual)
+    assert crd._setting_schema("below") == {"type": "number", "description": "A number below ten.",
+                                            "maximum": 10, "exclusiveMaximum": True, "default": 1.0}
+    assert crd._setting_schema("above") == {"type": "integer", "description": "", "maximum": 5,
+                                            "minimum": 0, "exclusiveMinimum": True, "default": 2}
+    assert crd._setting_schema("optional") == {"type": "integer", "description": ""}
+    assert crd._setting_schema("aliased") == {"type": "integer", "description": "", "minimum": 0,
+                                              "default": 3}
+    assert crd._setting_schema("level") == {"type": "string", "enum": ["low", "high"], "description": "",
+                                            "default": "low"}
+
+
+@pytest.mark.parametrize("field,problem", [("tags", "type 'array' has no CRD counterpart"),
+                                           ("either", "cannot express"), ("nothing", "cannot express")])
+def test_a_setting_the_crd_cannot_express_stops_the_generation(monkeypatch, field: str, problem: str) -> None:
+    monkeypatch.setattr(crd, "Settings", Unusual)
+    with pytest.raises(ValueError, match=f"^setting '{field}': .*{problem}"):
+        crd._setting_schema(field)
+
+
+def test_spec_names_are_camel_case_and_the_source_comes_first() -> None:
+    assert crd.camel("jpeg_quality") == "jpegQuality" and crd.camel("cache_budget_mb") == "cacheBudgetMb"
+    assert crd.camel("fps") == "fps" and crd.camel("video_path") == "source"
+    assert list(crd.spec_fields())[0] == "source"
+    chosen = [field for field in Settings.model_fields if field not in crd.OPERATOR_MANAGED]
+    assert list(crd.spec_fields().values()) == ["video_path"] + [f for f in chosen if f != "video_path"]
+
+
+class Reordered(BaseModel):
+    """Settings named in no alphabetical order, the source in the middle."""
+
+    zoom: int = 1
+    video_path: str = "synthetic"
+    aperture: int = 2
+    name: str = "cam"  # set by the operator
+
+
+def test_the_source_comes_first_then_the_models_order(monkeypatch) -> None:
+    monkeypatch.setattr(crd, "Settings", Reordered)
+    assert list(crd.spec_fields().items()) == [("source", "video_path"), ("zoom", "zoom"),
+                                                ("aperture", "aperture")]
+    properties = crd.spec_schema()["properties"]  # only the source gets the source's rules
+    assert properties["zoom"] == {"type": "integer", "description": "", "default": 1}
+    assert "x-kubernetes-validations" in properties["source"]
+
+
+def test_the_printer_columns_kubectl_shows() -> None:
+    assert crd.printer_columns() == [
+        {"name": "Source", "type": "string", "jsonPath": ".spec.source"},
+        {"name": "FPS", "type": "integer", "jsonPath": ".spec.fps"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
+        {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas", "priority": 1},
+        {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def test_the_cli_writes_every_output_and_checks_every_file(tmp_path, capsys) -> None:
+    deep, beside = tmp_path / "a" / "b" / "crd.yaml", tmp_path / "a" / "b" / "copy.yaml"
+    assert crd.main(["-o", str(deep), "-o", str(beside)]) == 0
+    assert deep.read_text() == beside.read_text() == crd.render_crd_yaml()
+    assert capsys.readouterr() == ("", "")  # files only, nothing on stdout
+    assert crd.main(["--check", str(deep), "--check", str(beside)]) == 0
+    assert capsys.readouterr() == ("", "")
+    missing = tmp_path / "missing.yaml"
+    assert crd.main(["--check", str(deep), "--check", str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"{missing}: stale, regenerate it with `python -m drishti_operator.crd "
+                                 f"-o {missing}`\n")
+    beside.write_text(beside.read_text()[:1000])  # cut short, as by an interrupted write
+    assert crd.main(["--check", str(beside)]) == 1
+
+
+def test_the_cli_describes_itself(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        crd.main(["--help"])
+    assert done.value.code == 0
+    words = " ".join(capsys.readouterr().out.split())  # as argparse wraps it
+    assert "The VirtualCamera CustomResourceDefinition, generated from the camera's settings model. " in words
+
+
+def test_python_m_prints_the_crd_and_checks_a_file(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["service", "operator"])}
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run([sys.executable, "-m", "drishti_operator.crd"], cwd=root, env=env,
+                             capture_output=True, text=True, check=False)
+    assert printed.returncode == 0 and printed.stdout == crd.render_crd_yaml()
+    stale = tmp_path / "stale.yaml"
+    stale.write_text("old\n")
+    checked = subprocess.run([sys.executable, "-m", "drishti_operator.crd", "--check", str(stale)], cwd=root,
+                             env=env, capture_output=True, text=True, check=False)
+    assert checked.returncode == 1 and "stale" in checked.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -230,3 +231,174 @@ def test_a_spec_the_camera_would_refuse_is_invalid(spec: dict) -> None:
 
 def test_stream_url() -> None:
     assert render.stream_url("gate-1", "site-a", 8000) == "ws://gate-1.site-a.svc:8000/ws/stream"
+
+
+STANDARD_LABELS = {
+    "app.kubernetes.io/name": "drishti-stream", "app.kubernetes.io/instance": "gate-1",
+    "app.kubernetes.io/component": "camera", "app.kubernetes.io/part-of": "drishti",
+    "app.kubernetes.io/managed-by": "drishti-operator",
+}
+SELECTOR = {"app.kubernetes.io/name": "drishti-stream", "app.kubernetes.io/instance": "gate-1"}
+OWNERS = [{"controller": True, "blockOwnerDeletion": True, "apiVersion": "drishti.io/v1alpha1",
+           "kind": "VirtualCamera", "name": "gate-1", "uid": "0c3e-uid"}]
+
+
+def test_the_whole_deployment_of_a_camera() -> None:
+    """Everything the cluster is told about a camera's pods: probes, rollout, security, volumes, env."""
+    deployment = render_deployment(camera())
+    digest = pod_hash(deployment)
+    assert re.fullmatch("[0-9a-f]{16}", digest)
+    assert deployment == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "gate-1", "namespace": "site-a", "labels": {**STANDARD_LABELS, "team": "crowd"},
+                     "ownerReferences": OWNERS},
+        "spec": {
+            "replicas": 1,
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": 120,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "selector": {"matchLabels": SELECTOR},
+            "template": {
+                "metadata": {"labels": STANDARD_LABELS, "annotations": {HASH_ANNOTATION: digest}},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": 13,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                                        "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": "camera",
+                        "image": "drishti/stream:dev",
+                        "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+                        "env": [{"name": name, "value": value} for name, value in (
+                            ("DRISHTI_NAME", "gate-1"),
+                            ("DRISHTI_EPOCH", str(CREATED_UNIX)),
+                            ("DRISHTI_VIDEO_PATH", "synthetic"),
+                            ("DRISHTI_LOOP", "true"),
+                            ("DRISHTI_JPEG_QUALITY", "85"),
+                            ("DRISHTI_HOST", "0.0.0.0"),
+                            ("DRISHTI_PORT", "8000"),
+                            ("DRISHTI_SEND_TIMEOUT", "5"),
+                            ("DRISHTI_MAX_CLIENTS", "1000"),
+                            ("DRISHTI_CACHE_BUDGET_MB", "512"),
+                            ("DRISHTI_CACHE_DIR", "/var/cache/drishti"),
+                            ("DRISHTI_LOG_LEVEL", "info"),
+                            ("DRISHTI_LOG_FORMAT", "json"),
+                        )],
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
+                                           "periodSeconds": 2, "failureThreshold": 3},
+                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"},
+                                          "initialDelaySeconds": 5, "periodSeconds": 10,
+                                          "failureThreshold": 3},
+                        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
+                                      "limits": {"memory": "1Gi"}},
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "cache", "mountPath": "/var/cache/drishti"},
+                                         {"name": "tmp", "mountPath": "/tmp"}],
+                    }],
+                    "volumes": [{"name": "cache", "emptyDir": {}},
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def test_the_whole_service_of_a_camera() -> None:
+    body = camera()
+    del body["spec"]["port"]  # the camera's default port
+    assert render_service(body) == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "gate-1", "namespace": "site-a", "labels": {**STANDARD_LABELS, "team": "crowd"},
+                     "ownerReferences": OWNERS},
+        "spec": {"type": "ClusterIP", "selector": SELECTOR,
+                 "ports": [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def test_a_claim_mounts_at_videos_unless_told() -> None:
+    deployment = render_deployment(camera(source="gate.mp4", volume={"claimName": "videos"}))
+    assert env_of(deployment)["DRISHTI_VIDEO_PATH"] == "/videos/gate.mp4"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["volumes"][2:] == [{"name": "video",
+                                   "persistentVolumeClaim": {"claimName": "videos", "readOnly": True}}]
+    assert pod["containers"][0]["volumeMounts"][2:] == [{"name": "video", "mountPath": "/videos",
+                                                         "readOnly": True}]
+
+
+def test_gcs_credentials_default_to_key_json_and_come_after_the_settings() -> None:
+    env = container(render_deployment(camera(source="gs://bucket/crowd.mp4",
+                                             gcsCredentials={"secretName": "gcs-key"},
+                                             tracing={"otlpEndpoint": "http://otel:4318"})))["env"]
+    assert env[-2:] == [{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": f"{render.GCS_DIR}/key.json"},
+                        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel:4318"}]
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in env_of(render_deployment(camera()))
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(render_deployment(camera(tracing={})))
+
+
+def test_limits_override_and_requests_stay_default() -> None:
+    c = container(render_deployment(camera(resources={"limits": {"memory": "2Gi", "cpu": 2}})))
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
+                              "limits": {"memory": "2Gi", "cpu": "2"}}
+
+
+def test_the_hash_does_not_depend_on_the_order_of_keys() -> None:
+    """The API server may give a spec's maps back in another order: that alone must not roll the pods."""
+    one = camera(resources={"requests": {"cpu": "1", "memory": "1Gi"}})
+    other = camera(resources={"requests": {"memory": "1Gi", "cpu": "1"}})
+    assert pod_hash(render_deployment(one)) == pod_hash(render_deployment(other))
+
+
+def test_hash_ignores_its_own_annotation() -> None:
+    template = render_deployment(camera())["spec"]["template"]
+    unhashed = copy.deepcopy(template)
+    del unhashed["metadata"]["annotations"][HASH_ANNOTATION]
+    assert render.pod_spec_hash(unhashed) == render.pod_spec_hash(template) == pod_hash({"spec": {
+        "template": template}})
+    assert HASH_ANNOTATION in template["metadata"]["annotations"]  # hashing does not strip the original
+
+
+@pytest.mark.parametrize("spec,prefix", [
+    ({"fps": 0}, "DRISHTI_FPS=0: "),
+    ({"jpegQuality": 101}, "DRISHTI_JPEG_QUALITY=101: "),
+    ({"source": ""}, "DRISHTI_VIDEO_PATH='': "),
+    ({"logLevel": "loud"}, "DRISHTI_LOG_LEVEL='loud': "),
+    ({"fps": 0, "jpegQuality": 0}, "DRISHTI_FPS=0: "),
+])
+def test_an_invalid_spec_names_the_setting_and_its_value(spec: dict, prefix: str) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        render_deployment(camera(**spec))
+    assert str(caught.value).startswith(prefix) and len(str(caught.value)) > len(prefix) + 5
+
+
+def test_a_camera_without_creation_time_or_epoch_is_invalid() -> None:
+    body = camera()
+    del body["metadata"]["creationTimestamp"]
+    with pytest.raises(InvalidSpec, match="^the camera has no creationTimestamp and no spec.epoch$"):
+        render_deployment(body)
+    body["spec"]["epoch"] = 5
+    assert env_of(render_deployment(body))["DRISHTI_EPOCH"] == "5"
+
+
+def test_epoch_of() -> None:
+    assert render.epoch_of(camera()) == CREATED_UNIX
+    assert render.epoch_of(camera(epoch=12.5)) == 12.5
+    assert render.epoch_of({"spec": {"epoch": 0}, "metadata": {}}) == 0.0
+
+
+def test_child_labels_put_the_standard_ones_over_the_cameras() -> None:
+    body = camera()
+    body["metadata"]["labels"] = {"team": "crowd", "app.kubernetes.io/name": "mine"}
+    assert render.child_labels(body) == {**STANDARD_LABELS, "team": "crowd"}
+    del body["metadata"]["labels"]
+    assert render.child_labels(body) == STANDARD_LABELS
+
+
+def test_label_selector_selects_the_cameras_pods() -> None:
+    assert render.label_selector("gate-1") == ("app.kubernetes.io/name=drishti-stream,"
+                                               "app.kubernetes.io/instance=gate-1")
