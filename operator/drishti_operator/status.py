@@ -198,7 +198,7 @@ def camera_status(
         progressing = (True, "Creating", "creating the camera's Deployment")
     elif observed_generation < meta.get("generation", 0):
         progressing = (True, "Reconciling", "applying the latest spec")
-    elif updated_ready < desired or len(updated) != total or total > desired:
+    elif updated_ready < desired or total > desired:  # else every pod is updated and ready
         progressing = (True, "RollingOut",
                        f"{updated_ready} of {desired} pods run the latest spec and are ready")
     else:
