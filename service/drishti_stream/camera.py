@@ -40,8 +40,8 @@ class Frame:
     frame_id: int
     timestamp: float
     source_index: int
-    jpeg: bytes
-    message: str
+    jpeg: bytes = field(repr=False)  # a repr in a log line names the frame, never its image bytes
+    message: str = field(repr=False)
     wire: bytes = field(repr=False)
     meta_message: str | None = field(default=None, repr=False)
     meta_wire: bytes | None = field(default=None, repr=False)

@@ -11,7 +11,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from drishti_stream.camera import Camera, output_fps
+from drishti_stream.camera import Camera, Frame, output_fps
 from drishti_stream.settings import Settings
 from drishti_stream.sources.base import FrameSource
 from prometheus_client import REGISTRY
@@ -161,3 +161,9 @@ def test_the_cache_fills_its_budget_in_mib_to_within_one_frame():
     reused = [camera.produce(len(images) + i).jpeg is first[i] for i in range(len(images))]
     assert sum(len(jpeg) for jpeg, kept in zip(first, reused, strict=True) if kept) == cached
     assert reused[:26] == [True] * 26 and not reused[-1]
+
+
+def test_a_frame_in_a_log_line_is_named_not_dumped() -> None:
+    big = b"\xff" * 200_000
+    frame = Frame(7, 1.5, 3, big, "x" * 300_000, big, "y" * 300_000, big)
+    assert repr(frame) == "Frame(frame_id=7, timestamp=1.5, source_index=3)"
