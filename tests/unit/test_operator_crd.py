@@ -202,15 +202,17 @@ def test_the_source_comes_first_then_the_models_order(monkeypatch) -> None:
 
 
 def test_the_printer_columns_kubectl_shows() -> None:
-    assert crd.printer_columns() == [
-        {"name": "Source", "type": "string", "jsonPath": ".spec.source"},
-        {"name": "FPS", "type": "integer", "jsonPath": ".spec.fps"},
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
-        {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas", "priority": 1},
-        {"name": "URL", "type": "string", "jsonPath": ".status.url"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
+    columns = {c["name"]: (c["type"], c["jsonPath"], c.get("priority", 0)) for c in crd.printer_columns()}
+    shown = [name for name, (_, _, wide) in columns.items() if not wide]
+    assert shown == ["Source", "FPS", "Ready", "URL", "Age"]
+    assert [name for name, (_, _, wide) in columns.items() if wide == 1] == ["Phase", "Replicas"]  # -o wide
+    assert columns["Source"][:2] == ("string", ".spec.source")
+    assert columns["FPS"][:2] == ("integer", ".spec.fps")
+    assert columns["Ready"][:2] == ("string", '.status.conditions[?(@.type=="Ready")].status')
+    assert columns["URL"][:2] == ("string", ".status.url")
+    assert columns["Age"][:2] == ("date", ".metadata.creationTimestamp")
+    assert columns["Phase"][:2] == ("string", ".status.phase")
+    assert columns["Replicas"][:2] == ("integer", ".status.readyReplicas")
 
 
 def test_the_cli_writes_every_output_and_checks_every_file(tmp_path, capsys) -> None:

@@ -6,13 +6,7 @@ from drishti_stream import protocol
 from drishti_stream.settings import Settings, SettingsError, env_name, load_settings, yaml_key
 from pydantic import ValidationError
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for name in list(__import__("os").environ):
-        if name.startswith("DRISHTI_") or name == "PORT":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")  # tests/unit/conftest.py
 
 
 def test_defaults_run_the_synthetic_camera():

@@ -11,13 +11,7 @@ from pathlib import Path
 import pytest
 from drishti_stream.settings import Settings, SettingsError, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for name in list(__import__("os").environ):
-        if name.startswith("DRISHTI_") or name == "PORT":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")  # tests/unit/conftest.py
 
 
 # field -> (env var, config.yaml key, lowest accepted, highest accepted, the error's wording of the range)
