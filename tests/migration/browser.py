@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +55,9 @@ def open_page(chromium: str, page: str, workdir: Path, frames: int, timeout: flo
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     log = workdir / "chromium.log"
+    # Chromium's temporary files, its SingletonSocket among them, in a directory of their own, short enough
+    # for a Unix socket path (108 bytes; pytest's numbered tmp_path is not, past a thousand sessions).
+    scratch = tempfile.TemporaryDirectory(prefix="drishti-chromium-")
     browser = subprocess.Popen(
         [
             chromium,
@@ -67,7 +71,7 @@ def open_page(chromium: str, page: str, workdir: Path, frames: int, timeout: flo
         ],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "TMPDIR": str(workdir)},  # its temporary files go with the test's directory
+        env={**os.environ, "TMPDIR": scratch.name},
     )
     try:
         return reports.get(timeout=timeout)
@@ -84,3 +88,4 @@ def open_page(chromium: str, page: str, workdir: Path, frames: int, timeout: flo
             browser.wait()
         server.shutdown()
         server.server_close()
+        scratch.cleanup()
