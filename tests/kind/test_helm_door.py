@@ -42,9 +42,11 @@ def release(kind_cluster, kind_env, kubectl) -> Iterator[str]:
 
 
 def test_operator_is_ready_through_probes_the_kubelet_ran(release, kind_cluster, kubectl) -> None:
-    pods = json.loads(kubectl("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=operator",
-                              "-o", "json").stdout)["items"]
-    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    listed = json.loads(kubectl("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=operator",
+                                "-o", "json").stdout)["items"]
+    # an operator pod of an earlier release in this namespace may still be terminating: not this release's
+    pods = [p for p in listed if not p["metadata"].get("deletionTimestamp")]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in listed]
     pod = pods[0]
     container = pod["spec"]["containers"][0]
     assert container.get("livenessProbe") and container.get("readinessProbe"), container
