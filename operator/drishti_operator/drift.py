@@ -26,7 +26,7 @@ from drishti_operator.render import (
     render_service,
 )
 from drishti_operator.runtime import Applied, Key, Runtime
-from drishti_operator.status_writer import live_camera, schedule_status
+from drishti_operator.status_writer import schedule_status
 from drishti_operator.tracing import reconcile_span
 
 Body = Mapping[str, Any]
@@ -124,7 +124,7 @@ async def _owner_as_applied(runtime: Runtime, indices: Indices, key: Key,
     """For an event on a child: the live camera that owns it and what this process applied for that camera,
     held under the camera's lock; None when it is not this process's to act on (no such camera, another
     owner, or not reconciled by this process yet: the reconcile will see to it)."""
-    camera = live_camera(indices, key)
+    camera = indices.live_camera(key)
     if camera is None or not _owned_by(child, camera):
         yield None
         return

@@ -86,6 +86,13 @@ class Indices:
     def camera(self, key: Key) -> dict[str, Any] | None:
         return next(iter(self.cameras.get(key, ())), None)
 
+    def live_camera(self, key: Key) -> dict[str, Any] | None:
+        """The indexed camera, unless it is gone or going: its children are then the garbage collector's."""
+        camera = self.camera(key)
+        if camera is None or camera["metadata"].get("deletionTimestamp"):
+            return None
+        return camera
+
     def deployment(self, key: Key) -> DeploymentSummary | None:
         return next(iter(self.deployments.get(key, ())), None)
 

@@ -22,14 +22,6 @@ from drishti_operator.tracing import reconcile_span
 STATUS_MAX_DEFER_S = 5.0
 
 
-def live_camera(indices: Indices, key: Key) -> dict[str, Any] | None:
-    """The indexed camera, unless it is gone or going: its children are then the garbage collector's."""
-    camera = indices.camera(key)
-    if camera is None or camera["metadata"].get("deletionTimestamp"):
-        return None
-    return camera
-
-
 async def write_status(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], *,
                        observed_generation: int | None = None, failure: Failure | None = None,
                        logger: kopf.Logger) -> bool:
@@ -83,7 +75,7 @@ async def _refresh(runtime: Runtime, indices: Indices, key: Key, logger: kopf.Lo
         await runtime.no_reconcile_within(STATUS_MAX_DEFER_S)
         runtime.pending.discard(key)
         async with runtime.lock(key):
-            camera = live_camera(indices, key)
+            camera = indices.live_camera(key)
             if camera is None or key not in runtime.applied:
                 return
             with reconcile_span("status", key[0], key[1], camera["metadata"].get("generation")) as span:
