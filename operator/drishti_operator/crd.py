@@ -185,6 +185,20 @@ def spec_schema() -> dict[str, Any]:
                             "description": "A sub-directory of the claim to mount instead of its root."},
             },
         },
+        "store": {
+            "type": "object",
+            "description": "Where the camera keeps its frame store: every frame of the video encoded once, "
+                           "at most cacheBudgetMb. Unset: an emptyDir of the pod, limited to cacheBudgetMb "
+                           "plus 64Mi, filled again by every new pod. A claim keeps it across restarts and "
+                           "rollouts, and is filled once for all replicas that mount it.",
+            "required": ["claimName"],
+            "properties": {
+                "claimName": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": DNS_SUBDOMAIN,
+                              "description": "Name of a PersistentVolumeClaim in the camera's namespace, "
+                                             "mounted read-write (ReadWriteMany to share it between "
+                                             "replicas on several nodes)."},
+            },
+        },
         "tracing": {
             "type": "object",
             "description": "OpenTelemetry traces of the camera (a span per frame produced, with its id).",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import kopf
+from drishti_stream import store
 from drishti_stream.settings import Settings, env_name
 from pydantic import BaseModel, ValidationError, create_model
 
@@ -27,11 +28,13 @@ HASH_ANNOTATION = "drishti.io/pod-spec-hash"
 CONTAINER = "camera"
 PORT_NAME = "http"
 CACHE_DIR = "/var/cache/drishti"
+STORE_DIR = posixpath.join(CACHE_DIR, store.DIRECTORY)  # where the camera keeps its frame store
+STORE_HEADROOM_MI = 64  # the store's header and index, beyond its frames' budget
 GCS_DIR = "/var/run/secrets/drishti/gcs"
 RUN_AS = 10001
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "250m", "memory": "512Mi"},
-    "limits": {"memory": "1Gi"},
+    "requests": {"cpu": "250m", "memory": "256Mi"},
+    "limits": {"memory": "768Mi"},
 }
 # The settings the operator decides itself (see crd.OPERATOR_MANAGED), as the pod receives them.
 FIXED_ENV = {"host": "0.0.0.0", "cache_dir": CACHE_DIR, "log_format": "json"}
@@ -163,13 +166,24 @@ def _resources(spec: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             for kind, default in DEFAULT_RESOURCES.items()}
 
 
+def _store_volume(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The frame store's volume: the claim the spec names, else an emptyDir that fits its budget."""
+    claim = (spec.get("store") or {}).get("claimName")
+    if claim:
+        return {"name": "frames", "persistentVolumeClaim": {"claimName": claim}}
+    budget = int(spec.get("cacheBudgetMb", Settings.model_fields["cache_budget_mb"].default))
+    return {"name": "frames", "emptyDir": {"sizeLimit": f"{budget + STORE_HEADROOM_MI}Mi"}}
+
+
 def _volumes(spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes: list[dict[str, Any]] = [
         {"name": "cache", "emptyDir": {}},
+        _store_volume(spec),
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "cache", "mountPath": CACHE_DIR},
+        {"name": "frames", "mountPath": STORE_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     volume = spec.get("volume")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request, Response, WebSocket
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -18,6 +20,8 @@ from drishti_stream.figures import JSON, Figures, figures, prefers_json
 from drishti_stream.wsstream import serve_websocket
 
 MJPEG_BOUNDARY = "frame"
+FRAME_ID_PATH = ("Any frame id from 0 up to the latest due: frame k is due at epoch + k / fps, and carries "
+                 "the same JPEG on every replica and after every restart with the same epoch.")
 FPS_QUERY = ("A lower rate for this client, 1 up to the camera's: it gets the first frame at or after each "
              "of its own deadlines, the same frame ids as every client asking for that rate.")
 
@@ -57,6 +61,9 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
             "epoch": camera.clock.epoch,
             "frame_id": latest.frame_id if latest else None,
             "frames_skipped": camera.skipped,
+            "frame_store": {"state": camera.supply.state,
+                            "path": str(camera.supply.path) if camera.supply.path else None,
+                            "bytes": camera.supply.store.size if camera.supply.store else 0},
             "clients": broadcaster.clients,
             "stream": "/ws/stream",
         }
@@ -87,6 +94,22 @@ def create_app(camera: Camera, broadcaster: Broadcaster) -> FastAPI:
         if latest is None:
             return Response(status_code=503)
         return Response(latest.jpeg, media_type="image/jpeg", headers={"X-Frame-Id": str(latest.frame_id)})
+
+    @app.get("/frames/{frame_id}.jpg", summary="The exact JPEG a frame id carries (or carried)",
+             response_class=Response, responses={
+                 200: {"content": {"image/jpeg": {}},
+                       "description": "The JPEG of that frame id, byte for byte what its message carried."},
+                 404: {"description": "The frame id is not due yet; Retry-After says in how many seconds."}})
+    def frame_jpeg(frame_id: Annotated[int, Path(ge=0, description=FRAME_ID_PATH)]) -> Response:
+        latest = camera.clock.latest_due(time.time())
+        if frame_id > latest:
+            wait = camera.clock.due(frame_id) - time.time()
+            detail = f"frame {frame_id} is not due yet: it is due in {wait:.3f} s (the latest frame id is "
+            detail += f"{latest})"
+            raise HTTPException(404, detail, headers={"Retry-After": str(math.ceil(wait))})
+        return Response(camera.jpeg(frame_id), media_type="image/jpeg", headers={
+            "X-Frame-Id": str(frame_id), "X-Frame-Timestamp": repr(camera.clock.due(frame_id)),
+            "X-Source-Index": str(camera.source_index(frame_id))})
 
     @app.get("/stream.mjpg", summary="The stream as multipart MJPEG (browsers, VLC)", response_class=Response,
              responses={422: {}})

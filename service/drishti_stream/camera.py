@@ -1,29 +1,29 @@
 """The camera: produces each frame once, off the event loop, on the frame clock.
 
-Producing a frame means: pick the source frame for the frame id, encode it as JPEG (or reuse the encoding
-from an earlier loop), and serialize the v1.0 message and its WebSocket frame, once for every client (and,
-while a client asks for it, once more with extended metadata).
+Producing a frame means: pick the source frame for the frame id, take its encoding from the frame supply
+(the frame store, or an encoder), and assemble the v1.0 message and its WebSocket frame, once for every
+client (and, while a client asks for it, once more with extended metadata).
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import cv2
-import numpy as np
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
 
-from drishti_stream import protocol, telemetry
+from drishti_stream import protocol, store, telemetry
 from drishti_stream.clock import FrameClock, source_index
 from drishti_stream.protocol import frame_message
 from drishti_stream.settings import Settings
 from drishti_stream.sources import FrameSource
+from drishti_stream.supply import FrameSupply
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,27 @@ MAX_FPS = 120
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One produced frame: the JPEG, its v1.0 message, and that message framed for the WebSocket wire; the
-    `meta_` pair is the message with extended metadata, produced only while some client asks for it."""
+    """One produced frame: its base64 JPEG, its v1.0 message, and that message framed for the WebSocket
+    wire; the `meta_` pair is the message with extended metadata, produced only while some client asks for
+    it."""
 
     frame_id: int
     timestamp: float
     source_index: int
-    jpeg: bytes = field(repr=False)  # a repr in a log line names the frame, never its image bytes
+    image_b64: bytes = field(repr=False)  # a repr in a log line names the frame, never its image bytes
     message: str = field(repr=False)
     wire: bytes = field(repr=False)
     meta_message: str | None = field(default=None, repr=False)
     meta_wire: bytes | None = field(default=None, repr=False)
+    _jpeg: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def jpeg(self) -> bytes:
+        """The JPEG itself, decoded once, when an MJPEG client or an endpoint first asks for it."""
+        if self._jpeg is None:
+            object.__setattr__(self, "_jpeg", binascii.a2b_base64(self.image_b64))  # a memo, not a change
+        assert self._jpeg is not None
+        return self._jpeg
 
     def payload(self, meta: bool) -> tuple[str, bytes] | None:
         """A client's message for this frame and its wire bytes; None when it asks for metadata the frame
@@ -56,27 +66,9 @@ class Frame:
         return self.meta_message, self.meta_wire
 
 
-class FrameCache:
-    """Encoded frames by source index, kept while they fit in the budget; beyond it frames are re-encoded."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self._budget = budget_bytes
-        self._used = 0
-        self._frames: dict[int, bytes] = {}
-
-    def get(self, index: int) -> bytes | None:
-        return self._frames.get(index)
-
-    def put(self, index: int, jpeg: bytes) -> None:
-        if index not in self._frames and self._used + len(jpeg) <= self._budget:
-            self._frames[index] = jpeg
-            self._used += len(jpeg)
-            telemetry.FRAME_CACHE_BYTES.set(self._used)
-
-
-def wire_text(message: str) -> bytes:
+def wire_text(message: bytes) -> bytes:
     """A text message as a complete, unmasked WebSocket frame: what the server writes to each socket."""
-    return WireFrame(Opcode.TEXT, message.encode()).serialize(mask=False)
+    return WireFrame(Opcode.TEXT, message).serialize(mask=False)
 
 
 def output_size(width: int, height: int, max_width: int | None, max_height: int | None) -> tuple[int, int]:
@@ -102,50 +94,48 @@ class Camera:
         self.clock = FrameClock(settings.epoch or now(), self.fps)
         self.size = output_size(source.width, source.height, settings.max_width, settings.max_height)
         self._now = now
-        self._cache = FrameCache(settings.cache_budget_mb * 1024 * 1024)
-        self._encode_params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
+        self.supply = FrameSupply(source, self.size, settings.jpeg_quality,
+                                  settings.cache_dir / store.DIRECTORY if settings.cache_budget_mb else None,
+                                  settings.cache_budget_mb << 20, self.index_now)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera")
         self.latest: Frame | None = None
         self.produced = 0
         self.skipped = 0
 
+    def source_index(self, frame_id: int) -> int:
+        """The source frame that frame `frame_id` shows."""
+        source = self.source
+        return source_index(frame_id, self.fps, source.native_fps, source.length, self.settings.loop)
+
+    def index_now(self) -> int:
+        """The source frame the clock shows now: where a first pass over the video starts."""
+        return self.source_index(self.clock.latest_due(self._now()))
+
+    def jpeg(self, frame_id: int) -> bytes:
+        """The exact JPEG that frame `frame_id` carries (or carried), for `GET /frames/{id}.jpg`."""
+        return binascii.a2b_base64(self.supply.get(self.source_index(frame_id), self.clock.due(frame_id)))
+
     def produce(self, frame_id: int, with_meta: bool = False) -> Frame:
         """Builds frame `frame_id`: a pure function of the source and the id."""
-        s = self.settings
-        index = source_index(frame_id, self.fps, self.source.native_fps, self.source.length, s.loop)
+        index = self.source_index(frame_id)
         with telemetry.ENCODE_SECONDS.time(), telemetry.tracer.start_as_current_span("frame.produce") as span:
             span.set_attribute("drishti.frame_id", frame_id)
-            jpeg = self._cache.get(index)
-            if jpeg is None:
-                with telemetry.tracer.start_as_current_span("frame.read"):
-                    image = self.source.read(index)
-                with telemetry.tracer.start_as_current_span("frame.encode"):
-                    jpeg = self.encode(image)
-                self._cache.put(index, jpeg)
-            else:
-                telemetry.FRAME_CACHE_HITS.inc()
             timestamp = self.clock.due(frame_id)
-            message = frame_message(frame_id, timestamp, self.fps, jpeg)
+            image_b64 = self.supply.get(index, timestamp)
+            message = frame_message(frame_id, timestamp, self.fps, image_b64)
             meta_message = self.meta_message(message, index) if with_meta else None
-        return Frame(frame_id, timestamp, index, jpeg, message, wire_text(message), meta_message,
+        return Frame(frame_id, timestamp, index, image_b64, message.decode("ascii"), wire_text(message),
+                     meta_message.decode("ascii") if meta_message else None,
                      wire_text(meta_message) if meta_message else None)
 
-    def meta_message(self, message: str, index: int) -> str:
+    def meta_message(self, message: bytes, index: int) -> bytes:
         width, height = self.size
         return protocol.with_meta(message, {"name": self.settings.name, "source_index": index, "width": width,
                                             "height": height, "epoch": self.clock.epoch})
 
-    def encode(self, image: np.ndarray) -> bytes:
-        if (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        ok, buffer = cv2.imencode(".jpg", image, self._encode_params)
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        return buffer.tobytes()
-
     def check_message_size(self) -> int:
-        """Produces frame 0 once and warns when a message would exceed what default consumers accept."""
-        size = len(self.produce(0).message)
+        """Produces the frame due now and warns when a message would exceed what default consumers accept."""
+        size = len(self.produce(self.clock.latest_due(self._now())).message)
         if size > CLIENT_MAX_MESSAGE_BYTES:
             log.warning(
                 "frame messages are about %d bytes, over the 1 MiB that websockets clients accept by default;"
@@ -177,5 +167,5 @@ class Camera:
             frame_id = next_id
 
     def close(self) -> None:
+        self.supply.close()
         self._worker.shutdown(wait=True, cancel_futures=True)
-        self.source.close()

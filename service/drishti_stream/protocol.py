@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import cache
 from importlib.resources import files
@@ -12,8 +11,9 @@ SOURCE = "DrishtiStream"
 VERSION = "v1.0"
 
 
-def frame_message(frame_id: int, timestamp: float, fps: int, jpeg: bytes) -> str:
-    """The JSON text of one frame: exactly the six fields of the v1.0 contract.
+def frame_message(frame_id: int, timestamp: float, fps: int, image_b64: bytes) -> bytes:
+    """The JSON text (UTF-8) of one frame: exactly the six fields of the v1.0 contract; `image_b64` is the
+    JPEG in base64, as the frame store keeps it.
 
     The base64 image needs no JSON escaping, so it is spliced in rather than scanned by the encoder,
     which would otherwise spend most of the frame's serialization time on it.
@@ -22,12 +22,12 @@ def frame_message(frame_id: int, timestamp: float, fps: int, jpeg: bytes) -> str
         {"source": SOURCE, "version": VERSION, "frame_id": frame_id, "timestamp": timestamp, "fps": fps},
         separators=(",", ":"),
     )
-    return f'{head[:-1]},"image":"{base64.b64encode(jpeg).decode("ascii")}"}}'
+    return b"".join((head[:-1].encode(), b',"image":"', image_b64, b'"}'))
 
 
-def with_meta(message: str, meta: dict[str, Any]) -> str:
+def with_meta(message: bytes, meta: dict[str, Any]) -> bytes:
     """The message with the extended metadata a client asked for, as a seventh field after the image."""
-    return f'{message[:-1]},"meta":{json.dumps(meta, separators=(",", ":"))}}}'
+    return b"".join((message[:-1], b',"meta":', json.dumps(meta, separators=(",", ":")).encode(), b"}"))
 
 
 @cache

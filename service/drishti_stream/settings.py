@@ -80,11 +80,13 @@ class Settings(BaseSettings):
                                   ge=0.1, le=300)
     max_clients: int = setting(1000, "server.max_clients", "Clients beyond this are refused with 1013.",
                                ge=1, le=100_000)
-    cache_budget_mb: int = setting(512, "cache.budget_mb",
-                                   "Memory for encoded frames reused from the second loop on; 0 disables it.",
-                                   ge=0, le=65_536)
+    cache_budget_mb: int = setting(
+        2048, "cache.budget_mb",
+        "Disk for the video's frame store in cache.dir (its frames encoded once, for every loop, restart and "
+        "replica); a video whose frames exceed it is encoded on every loop; 0 disables the store.",
+        ge=0, le=65_536)
     cache_dir: Path = setting(_default_cache_dir(), "cache.dir",
-                              "Directory for downloaded gs:// and http(s):// videos.")
+                              "Directory for frame stores and downloaded gs:// and http(s):// videos.")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = setting(
         "info", "logging.level", "Log level.")
     log_format: Literal["json", "text"] = setting("json", "logging.format",

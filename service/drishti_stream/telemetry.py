@@ -12,8 +12,9 @@ from prometheus_client import Counter, Gauge, Histogram
 FRAMES_PRODUCED = Counter("drishti_frames_produced_total", "Frames produced and published to clients.")
 FRAMES_SKIPPED = Counter("drishti_frames_skipped_total",
                          "Frame ids skipped because production fell behind the wall clock.")
-FRAME_CACHE_HITS = Counter("drishti_frame_cache_hits_total", "Frames served from the encoded-frame cache.")
-FRAME_CACHE_BYTES = Gauge("drishti_frame_cache_bytes", "Bytes of encoded frames held for reuse.")
+FRAMES_ENCODED = Counter("drishti_frames_encoded_total",
+                         "Source frames JPEG-encoded by this camera (none once its frame store is complete).")
+FRAME_STORE_BYTES = Gauge("drishti_frame_store_bytes", "Bytes of encoded frames in the camera's frame store.")
 CLIENTS = Gauge("drishti_clients_connected", "Clients currently connected.", ["kind"])
 FRAMES_DROPPED = Counter("drishti_client_frames_dropped_total",
                          "Frames a slow client missed because a newer one replaced it.", ["client"])

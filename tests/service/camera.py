@@ -31,6 +31,7 @@ def camera_env(**settings: str) -> dict[str, str]:
 
 def run_camera_once(cwd: Path, timeout: float = 30, **settings: str) -> subprocess.CompletedProcess[str]:
     """Runs a camera expected to fail at start; returns its exit status and output."""
+    settings.setdefault("DRISHTI_CACHE_DIR", str(cwd / "cache"))
     return subprocess.run([sys.executable, "-m", "drishti_stream"], cwd=cwd, env=camera_env(**settings),
                           capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -38,7 +38,8 @@ def test_health_ready_and_docs(start_camera):
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert httpx.get(camera.http + "/docs").status_code == 200
     paths = httpx.get(camera.http + "/openapi.json").json()["paths"]
-    assert {"/", "/health", "/ready", "/metrics", "/snapshot.jpg", "/stream.mjpg"} <= set(paths)
+    assert {"/", "/health", "/ready", "/metrics", "/snapshot.jpg", "/stream.mjpg", "/frames/{frame_id}.jpg"} \
+        <= set(paths)
 
 
 def test_metrics_are_prometheus_text_with_the_camera_series(start_camera):
@@ -47,7 +48,7 @@ def test_metrics_are_prometheus_text_with_the_camera_series(start_camera):
     families = {f.name: f for f in text_string_to_metric_families(camera.metrics())}
     for name in ("drishti_frames_produced", "drishti_frames_skipped", "drishti_clients_connected",
                  "drishti_client_frames_dropped", "drishti_client_disconnects", "drishti_encode_seconds",
-                 "drishti_send_lag_seconds", "drishti_frame_cache_bytes"):
+                 "drishti_send_lag_seconds", "drishti_frames_encoded", "drishti_frame_store_bytes"):
         assert name in families, name
     produced = families["drishti_frames_produced"].samples[0].value
     assert produced >= 10
@@ -103,7 +104,8 @@ def test_output_size_limit_downscales_and_large_frames_are_warned_about(start_ca
 
 def test_frame_production_is_traced_when_otel_asks(tmp_path):
     port = free_port()
-    env = camera_env(DRISHTI_PORT=str(port), DRISHTI_FPS="10", OTEL_TRACES_EXPORTER="console",
+    env = camera_env(DRISHTI_PORT=str(port), DRISHTI_FPS="10", DRISHTI_CACHE_DIR=str(tmp_path / "cache"),
+                     OTEL_TRACES_EXPORTER="console",
                      OTEL_SERVICE_NAME="gate-cam", OTEL_BSP_SCHEDULE_DELAY="100")
     process = subprocess.Popen([sys.executable, "-m", "drishti_stream"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 def frame(frame_id: int, meta: bool = False, age: float = 0.0) -> Frame:
     message = f'{{"frame_id": {frame_id}}}'
     extended = f'{{"frame_id": {frame_id}, "meta": {{}}}}' if meta else None
-    return Frame(frame_id, time.time() - age, frame_id, b"", message, wire_text(message),
-                 extended, wire_text(extended) if extended else None)
+    return Frame(frame_id, time.time() - age, frame_id, b"", message, wire_text(message.encode()),
+                 extended, wire_text(extended.encode()) if extended else None)
 
 
 def sample(name: str, **labels: str) -> float | None:

@@ -4,7 +4,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from drishti_stream.camera import Camera, FrameCache, output_size
+from drishti_stream.camera import Camera, output_size
 from drishti_stream.settings import Settings
 from drishti_stream.sources.synthetic import SyntheticSource, read_index
 
@@ -16,14 +16,6 @@ from drishti_stream.sources.synthetic import SyntheticSource, read_index
 ])
 def test_output_size_keeps_the_aspect_ratio(limits, expected):
     assert output_size(1920, 1080, *limits) == expected
-
-
-def test_the_cache_stops_growing_at_its_budget():
-    cache = FrameCache(budget_bytes=10)
-    cache.put(0, b"123456")
-    cache.put(1, b"123456")  # would exceed the budget: not kept
-    cache.put(2, b"1234")
-    assert (cache.get(0), cache.get(1), cache.get(2)) == (b"123456", None, b"1234")
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (320, 240), (160, 120)])
@@ -44,7 +36,7 @@ def test_a_frame_is_produced_once_as_message_and_wire_frame():
     assert frame.wire[0] == 0x81 and frame.wire.endswith(payload)  # FIN + text opcode, unmasked
     image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert read_index(image) == frame.source_index == 32
-    assert camera.produce(16 + 150).jpeg is frame.jpeg, "the next loop reuses the encoded frame"
+    assert camera.produce(16 + 150).image_b64 == frame.image_b64, "the next loop shows the same frame"
 
 
 def test_the_extended_message_is_produced_only_when_asked():

@@ -1,4 +1,4 @@
-"""What the camera makes of a source: the declared rate, the JPEG bytes, the message size, the frame cache."""
+"""What the camera makes of a source: the declared rate, the JPEG bytes, the message size."""
 
 from __future__ import annotations
 
@@ -13,42 +13,15 @@ import numpy as np
 import pytest
 from drishti_stream.camera import Camera, Frame, output_fps
 from drishti_stream.settings import Settings
-from drishti_stream.sources.base import FrameSource
 from prometheus_client import REGISTRY
+
+from tests.unit.sources import Frames, jpeg, noise
 
 MIB = 1 << 20
 
 
-class Frames(FrameSource):
-    """A source made of the given images, at the given native rate."""
-
-    def __init__(self, images: list[np.ndarray], native_fps: Fraction = Fraction(30)) -> None:
-        self.images = images
-        self.name = "frames"
-        self.height, self.width = images[0].shape[:2]
-        self.native_fps = native_fps
-        self.length = len(images)
-        self.closed = False
-
-    def read(self, index: int) -> np.ndarray:
-        return self.images[index]
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def noise(height: int, width: int, seed: int = 7) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
 def sample(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
-
-
-def jpeg(image: np.ndarray, quality: int) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return buffer.tobytes()
 
 
 @pytest.mark.parametrize(("configured", "native", "expected"), [
@@ -70,7 +43,7 @@ def test_the_declared_rate_is_the_configured_one_else_the_native_one_within_1_to
 
 def test_a_produced_frame_cannot_be_changed_by_any_of_the_clients_sharing_it():
     frame = Camera(Settings(fps=30, epoch=1000.0), Frames([noise(8, 8)])).produce(0)
-    for name, value in [("jpeg", b""), ("message", "{}"), ("wire", b""), ("frame_id", 1)]:
+    for name, value in [("image_b64", b""), ("message", "{}"), ("wire", b""), ("frame_id", 1)]:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(frame, name, value)
 
@@ -120,7 +93,8 @@ def test_a_source_within_the_limits_is_sent_at_its_own_size_even_an_odd_one(limi
 @pytest.mark.parametrize(("rows", "warned"), [(560, False), (680, True)])
 def test_a_message_over_1_mib_is_warned_about_at_start(rows, warned, caplog):
     # about 1.7 kB of base64 per row of 640 noisy pixels at quality 100: 560 rows ~ 0.93 MiB, 680 ~ 1.13 MiB
-    camera = Camera(Settings(fps=30, epoch=1000.0, jpeg_quality=100), Frames([noise(rows, 640)]))
+    camera = Camera(Settings(fps=30, epoch=1000.0, jpeg_quality=100), Frames([noise(rows, 640)]),
+                    now=lambda: 1000.0)  # frame 0 is the one due now
     with caplog.at_level(logging.WARNING, logger="drishti_stream.camera"):
         size = camera.check_message_size()
     assert size == len(camera.produce(0).message)
@@ -128,39 +102,6 @@ def test_a_message_over_1_mib_is_warned_about_at_start(rows, warned, caplog):
     assert (len(caplog.records) == 1) is warned
     if warned:
         assert "over the 1 MiB that websockets clients accept" in caplog.text
-
-
-def test_a_looped_frame_is_encoded_once_and_counted_as_a_cache_hit():
-    images = [noise(120, 160, seed) for seed in range(3)]
-    camera = Camera(Settings(fps=30, epoch=1000.0), Frames(images))
-    hits = sample("drishti_frame_cache_hits_total")
-    first = [camera.produce(frame_id).jpeg for frame_id in range(3)]
-    assert sample("drishti_frame_cache_hits_total") == hits
-    assert sample("drishti_frame_cache_bytes") == sum(map(len, first))
-    again = [camera.produce(frame_id).jpeg for frame_id in range(3, 9)]
-    assert all(a is b for a, b in zip(again, first + first, strict=True))
-    assert sample("drishti_frame_cache_hits_total") == hits + 6
-
-
-def test_without_a_cache_budget_every_loop_encodes_again():
-    images = [noise(120, 160)]
-    camera = Camera(Settings(fps=30, epoch=1000.0, cache_budget_mb=0), Frames(images))
-    hits = sample("drishti_frame_cache_hits_total")
-    first, second = camera.produce(0).jpeg, camera.produce(1).jpeg
-    assert first == second and first is not second
-    assert sample("drishti_frame_cache_hits_total") == hits
-
-
-def test_the_cache_fills_its_budget_in_mib_to_within_one_frame():
-    # 26 noisy frames (~39 kB each) leave ~30 kB of a 1 MiB budget to the 40 flat ones (~950 B each)
-    images = [noise(120, 160, seed) for seed in range(26)] + [np.full((120, 160, 3), 90, np.uint8)] * 40
-    camera = Camera(Settings(fps=30, epoch=1000.0, jpeg_quality=100, cache_budget_mb=1), Frames(images))
-    first = [camera.produce(frame_id).jpeg for frame_id in range(len(images))]
-    cached = sample("drishti_frame_cache_bytes")
-    assert MIB - len(first[-1]) < cached <= MIB
-    reused = [camera.produce(len(images) + i).jpeg is first[i] for i in range(len(images))]
-    assert sum(len(jpeg) for jpeg, kept in zip(first, reused, strict=True) if kept) == cached
-    assert reused[:26] == [True] * 26 and not reused[-1]
 
 
 def test_a_frame_in_a_log_line_is_named_not_dumped() -> None:

@@ -281,7 +281,7 @@ def test_the_whole_deployment_of_a_camera() -> None:
                             ("DRISHTI_PORT", "8000"),
                             ("DRISHTI_SEND_TIMEOUT", "5"),
                             ("DRISHTI_MAX_CLIENTS", "1000"),
-                            ("DRISHTI_CACHE_BUDGET_MB", "512"),
+                            ("DRISHTI_CACHE_BUDGET_MB", "2048"),
                             ("DRISHTI_CACHE_DIR", "/var/cache/drishti"),
                             ("DRISHTI_LOG_LEVEL", "info"),
                             ("DRISHTI_LOG_FORMAT", "json"),
@@ -291,16 +291,18 @@ def test_the_whole_deployment_of_a_camera() -> None:
                         "livenessProbe": {"httpGet": {"path": "/health", "port": "http"},
                                           "initialDelaySeconds": 5, "periodSeconds": 10,
                                           "failureThreshold": 3},
-                        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
-                                      "limits": {"memory": "1Gi"}},
+                        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                      "limits": {"memory": "768Mi"}},
                         "terminationMessagePolicy": "FallbackToLogsOnError",
                         "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
                         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
                         "volumeMounts": [{"name": "cache", "mountPath": "/var/cache/drishti"},
+                                         {"name": "frames", "mountPath": "/var/cache/drishti/frames"},
                                          {"name": "tmp", "mountPath": "/tmp"}],
                     }],
                     "volumes": [{"name": "cache", "emptyDir": {}},
+                                {"name": "frames", "emptyDir": {"sizeLimit": "2112Mi"}},
                                 {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                 },
             },
@@ -325,10 +327,24 @@ def test_a_claim_mounts_at_videos_unless_told() -> None:
     deployment = render_deployment(camera(source="gate.mp4", volume={"claimName": "videos"}))
     assert env_of(deployment)["DRISHTI_VIDEO_PATH"] == "/videos/gate.mp4"
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["volumes"][2:] == [{"name": "video",
+    assert pod["volumes"][3:] == [{"name": "video",
                                    "persistentVolumeClaim": {"claimName": "videos", "readOnly": True}}]
-    assert pod["containers"][0]["volumeMounts"][2:] == [{"name": "video", "mountPath": "/videos",
+    assert pod["containers"][0]["volumeMounts"][3:] == [{"name": "video", "mountPath": "/videos",
                                                          "readOnly": True}]
+
+
+@pytest.mark.parametrize(("spec", "volume"), [
+    ({}, {"name": "frames", "emptyDir": {"sizeLimit": "2112Mi"}}),  # the default budget, 2048 MiB, + 64
+    ({"cacheBudgetMb": 100}, {"name": "frames", "emptyDir": {"sizeLimit": "164Mi"}}),
+    ({"cacheBudgetMb": 0}, {"name": "frames", "emptyDir": {"sizeLimit": "64Mi"}}),
+    ({"store": {"claimName": "frames-of-gate-3"}},
+     {"name": "frames", "persistentVolumeClaim": {"claimName": "frames-of-gate-3"}}),
+])
+def test_the_frame_store_has_a_volume_sized_to_its_budget_or_the_claim_named(spec, volume) -> None:
+    pod = render_deployment(camera(**spec))["spec"]["template"]["spec"]
+    assert pod["volumes"][1] == volume
+    assert pod["containers"][0]["volumeMounts"][1] == {"name": "frames", "mountPath": render.STORE_DIR}
+    assert render.STORE_DIR == "/var/cache/drishti/frames"
 
 
 def test_gcs_credentials_default_to_key_json_and_come_after_the_settings() -> None:
@@ -343,7 +359,7 @@ def test_gcs_credentials_default_to_key_json_and_come_after_the_settings() -> No
 
 def test_limits_override_and_requests_stay_default() -> None:
     c = container(render_deployment(camera(resources={"limits": {"memory": "2Gi", "cpu": 2}})))
-    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"},
                               "limits": {"memory": "2Gi", "cpu": "2"}}
 
 

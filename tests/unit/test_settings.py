@@ -13,7 +13,7 @@ def test_defaults_run_the_synthetic_camera():
     settings = load_settings()
     assert (settings.video_path, settings.fps, settings.loop, settings.jpeg_quality) == (
         "synthetic", None, True, 85)
-    assert (settings.port, settings.send_timeout, settings.cache_budget_mb) == (8000, 5.0, 512)
+    assert (settings.port, settings.send_timeout, settings.cache_budget_mb) == (8000, 5.0, 2048)
 
 
 def test_config_file_overrides_defaults_and_env_overrides_the_file(monkeypatch):

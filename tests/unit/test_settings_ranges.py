@@ -43,7 +43,7 @@ OTHERS = {
     "loop": ("DRISHTI_LOOP", "video.loop", ["false", "true"], ["maybe"], "true or false"),
     "host": ("DRISHTI_HOST", "server.host", ["h", "::"], [""], "Address to listen on."),
     "cache_dir": ("DRISHTI_CACHE_DIR", "cache.dir", ["/var/cache/drishti"], [["not", "a", "path"]],
-                  "Directory for downloaded gs:// and http(s):// videos."),
+                  "Directory for frame stores and downloaded gs:// and http(s):// videos."),
     "log_level": ("DRISHTI_LOG_LEVEL", "logging.level", ["debug", "critical"], ["loud", 3],
                   "one of debug, info, warning, error, critical"),
     "log_format": ("DRISHTI_LOG_FORMAT", "logging.format", ["json", "text"], ["xml"], "one of json, text"),

@@ -25,7 +25,7 @@ Message = dict[str, Any]
 
 def frame(frame_id: int) -> Frame:
     message = f'{{"frame_id": {frame_id}}}'
-    return Frame(frame_id, time.time(), frame_id, b"", message, wire_text(message))
+    return Frame(frame_id, time.time(), frame_id, b"", message, wire_text(message.encode()))
 
 
 def disconnects(reason: str) -> float:

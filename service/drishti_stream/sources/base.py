@@ -20,6 +20,8 @@ class FrameSource(ABC):
     height: int
     native_fps: Fraction
     length: int
+    # What determines its frames' pixels, for the frame store's key; None: unknown, so nothing is stored.
+    identity: str | None = None
 
     @abstractmethod
     def read(self, index: int) -> np.ndarray:

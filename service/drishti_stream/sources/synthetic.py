@@ -18,6 +18,7 @@ from drishti_stream.sources.base import FrameSource, SourceError
 DEFAULT_SIZE = (1280, 720)
 NATIVE_FPS = 30
 LENGTH = 300  # ten seconds, then the scene loops
+SCENE_VERSION = 1  # raise it with any change to what is drawn: it keys the frame store
 BARCODE_BITS = 16
 WALKERS = 24
 _SPEC = re.compile(r"^synthetic(?::(\d+)x(\d+))?$")
@@ -28,6 +29,7 @@ class SyntheticSource(FrameSource):
         if not (160 <= width <= 7680 and 120 <= height <= 4320):
             raise SourceError(f"synthetic:{width}x{height}: size must be from 160x120 to 7680x4320")
         self.name = f"synthetic:{width}x{height}"
+        self.identity = f"{self.name}:scene-{SCENE_VERSION}"
         self.width, self.height = width, height
         self.native_fps = Fraction(NATIVE_FPS)
         self.length = LENGTH

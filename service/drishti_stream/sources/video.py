@@ -22,6 +22,8 @@ class VideoFileSource(FrameSource):
         self.name = name or str(path)
         if not path.is_file():
             raise SourceError(f"{self.name}: no such video file")
+        stat = path.stat()
+        self.identity = f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not self._capture.isOpened():
             raise SourceError(f"{self.name}: not a readable video (OpenCV/FFmpeg cannot open it)")
