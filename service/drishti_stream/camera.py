@@ -108,7 +108,7 @@ class Camera:
         return source_index(frame_id, self.fps, source.native_fps, source.length, self.settings.loop)
 
     def index_now(self) -> int:
-        """The source frame the clock shows now: where a first pass over the video starts."""
+        """The source frame the clock shows now: a first pass over the video encodes none before it."""
         return self.source_index(self.clock.latest_due(self._now()))
 
     def jpeg(self, frame_id: int) -> bytes:

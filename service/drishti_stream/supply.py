@@ -3,8 +3,10 @@ every core while it is being filled, encoded on demand when there is none.
 
 A camera is in one of four states, reported by `state`:
 - `complete`: it serves a finished store; its source is closed, nothing is decoded or encoded any more;
-- `filling`: it holds the store's writer lock and fills it, in a background pass that starts at the frame
-  the clock shows now and encodes on every core (OpenCV releases the GIL), ahead of the clock;
+- `filling`: it holds the store's writer lock and fills it in a background pass that encodes on every core
+  (OpenCV releases the GIL) and stays ahead of the clock: it always takes the first frame not yet taken
+  from the one the clock shows now, so a pass that falls behind (on a busy machine) skips ahead rather than
+  encode frames whose time has passed; those are filled when the pass wraps around;
 - `following`: another camera (a replica on the same volume) fills the store; frames are read from it as
   they appear, and a frame that has not appeared half a second after its due time is encoded here, for this
   camera only; when the writer finishes (or dies) the camera takes the store over;
@@ -75,12 +77,12 @@ class FrameSupply:
     """Base64 JPEGs by source index, for the camera's producer and for `GET /frames/{id}.jpg`."""
 
     def __init__(self, source: FrameSource, size: tuple[int, int], quality: int, store_dir: Path | None,
-                 budget_bytes: int, first_index: Callable[[], int]) -> None:
+                 budget_bytes: int, index_now: Callable[[], int]) -> None:
         self.source = source
         self._encode = encoder(size, quality)
         self._key = store_key(source, size, quality) if store_dir is not None and budget_bytes else None
         self._budget = budget_bytes
-        self._first_index = first_index  # the source index the clock shows now: where a fill starts
+        self._index_now = index_now  # the source index the clock shows now: a fill takes none before it
         self._source_lock = threading.Lock()  # the decoder is not thread-safe
         self._source_open = True
         self._swap = threading.RLock()  # a store is not closed while a frame is read from it
@@ -230,13 +232,12 @@ class FrameSupply:
             self._close_source()  # its decoder's memory is not needed any more
 
     def _fill(self) -> None:
-        """The first pass: decodes in order from the clock's frame, encodes on every core, writes each frame
-        as it is ready, and finishes the store when all are written."""
+        """The first pass: decodes here, encodes on every core, writes each frame as it is ready, and
+        finishes the store when all are written."""
         store = self.store
         assert store is not None and self._key is not None
         started = time.monotonic()
-        first = self._first_index()
-        order = [(first + step) % store.count for step in range(store.count)]
+        taken = bytearray(store.count)
         workers = encoder_threads()
         in_flight = threading.BoundedSemaphore(workers * 2)
         full = threading.Event()
@@ -255,9 +256,11 @@ class FrameSupply:
 
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
-                for index in order:
+                for _ in range(store.count):
                     if full.is_set() or self._closed or self._error is not None:
                         break
+                    index = _first_not_taken(taken, self._index_now())
+                    taken[index] = 1
                     image = self._read(index)
                     in_flight.acquire()
                     pool.submit(encode_and_put, index, image)
@@ -307,3 +310,11 @@ class FrameSupply:
             if self._source_open:
                 self._source_open = False
                 self.source.close()
+
+
+def _first_not_taken(taken: bytearray, start: int) -> int:
+    """The first index not yet taken from `start` on, wrapping around to the beginning."""
+    try:
+        return taken.index(0, start)
+    except ValueError:
+        return taken.index(0)
