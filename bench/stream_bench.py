@@ -1,6 +1,11 @@
 """Stream benchmark: one 1280x720, 30 fps, quality 85 camera and N clients in separate processes.
 
     .venv/bin/python bench/stream_bench.py [--clients 1,100,300,500] [--seconds 10] [--procs 3]
+                                           [--baseline DIR] [--rounds 1]
+
+With `--baseline DIR` (another checkout's `service/` directory, e.g. a worktree of an older commit) both
+cameras run side by side, each N measured on one and then the other, `--rounds` times, alternating which goes
+first, so a drift in the machine's state touches both alike.
 
 Reports per-client delivered fps (min, median), latency (receive time - frame timestamp) p50/p99 and the
 worst client's p99, frame ids the camera skipped, server CPU (% of one core) and RSS, client-side CPU and the
@@ -18,6 +23,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,11 +45,11 @@ def skipped_frames(port: int) -> float:
     return sum(sample.value for sample in metric_samples(metrics, "drishti_frames_skipped_total"))
 
 
-def start_camera(port: int) -> subprocess.Popen:
+def start_camera(port: int, service: Path, cache: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRISHTI_")}
     env.update(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_VIDEO_PATH="synthetic:1280x720",
                DRISHTI_FPS="30", DRISHTI_JPEG_QUALITY="85", DRISHTI_MAX_CLIENTS="5000",
-               DRISHTI_LOG_LEVEL="warning", PYTHONPATH=str(REPO / "service"))
+               DRISHTI_LOG_LEVEL="warning", DRISHTI_CACHE_DIR=str(cache), PYTHONPATH=str(service))
     camera = subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env)
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -52,9 +58,18 @@ def start_camera(port: int) -> subprocess.Popen:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
-    while "drishti_frame_cache_hits_total 0.0" in httpx.get(f"{base}/metrics").text:
-        time.sleep(0.5)  # the first loop: every frame is encoded once; from now on they are reused
+    while not first_pass_done(base):
+        time.sleep(0.5)  # every frame is encoded once; from now on they are reused
     return camera
+
+
+def first_pass_done(base: str) -> bool:
+    """Whether the camera encodes nothing any more: its frame store is complete (or, for a camera from
+    before the store, its in-memory frame cache has been hit)."""
+    store = httpx.get(f"{base}/").json().get("frame_store")
+    if store is not None:
+        return bool(store["state"] == "complete")
+    return "drishti_frame_cache_hits_total 0.0" not in httpx.get(f"{base}/metrics").text
 
 
 def stall(port: int) -> socket.socket:
@@ -120,35 +135,54 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", type=int, default=3, help="client processes")
     parser.add_argument("--no-stalled", action="store_true", help="skip the runs with a stalled client")
+    parser.add_argument("--baseline", type=Path, help="another checkout's service/ directory, side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="measurements of each N on each camera")
     args = parser.parse_args()
-    port = free_port()
-    camera = start_camera(port)
-    try:
-        before = cpu_seconds(camera.pid)
-        time.sleep(args.seconds)
-        idle = 100 * (cpu_seconds(camera.pid) - before) / args.seconds
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-        print(f"idle (no clients, after the first loop): server CPU {idle:.1f}% of one core, "
-              f"RSS {rss_mb(camera.pid):.0f} MB")
-        rows = []
-        for n in map(int, args.clients.split(",")):
-            for stalled in (False,) if args.no_stalled else (False, True):
-                row = measure(camera, port, n, args.procs, args.seconds, stalled)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        print("\n| clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | "
-              "skipped | server CPU % | server RSS MB | client CPU % | machine CPU % |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | "
-                  f"{r['fps_median']} | {r['latency_p50_ms']} | {r['latency_p99_ms']} | "
-                  f"{r['worst_client_p99_ms']} | {r['frame_gaps']} | {r['server_skipped']} | "
-                  f"{r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} | "
-                  f"{r['machine_cpu_pct']} |")
-        print(f"peak server RSS {rss_mb(camera.pid, 'VmHWM'):.0f} MB")
-    finally:
-        camera.terminate()
-        camera.wait(10)
+    services = {"this": REPO / "service", **({"baseline": args.baseline} if args.baseline else {})}
+    cameras: dict[str, tuple[subprocess.Popen, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="drishti-stream-bench-") as scratch:
+        try:
+            for label, service in services.items():
+                port = free_port()
+                cameras[label] = (start_camera(port, service, Path(scratch) / label), port)
+            print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+                  f"load average {os.getloadavg()[0]:.2f}")
+            for label, (camera, _) in cameras.items():
+                before = cpu_seconds(camera.pid)
+                time.sleep(args.seconds)
+                idle = 100 * (cpu_seconds(camera.pid) - before) / args.seconds
+                print(f"{label} (pid {camera.pid}): idle (no clients, after the first pass): server CPU "
+                      f"{idle:.1f}% of one core, RSS {rss_mb(camera.pid):.0f} MB", flush=True)
+            rows = []
+            labels = list(cameras)
+            for n in map(int, args.clients.split(",")):
+                for stalled in (False,) if args.no_stalled else (False, True):
+                    for round_ in range(args.rounds):
+                        for label in labels[round_ % 2:] + labels[:round_ % 2]:
+                            camera, port = cameras[label]
+                            row = {"camera": label, **measure(camera, port, n, args.procs, args.seconds,
+                                                               stalled)}
+                            rows.append(row)
+                            print(json.dumps(row), flush=True)
+            print_table(rows)
+            for label, (camera, _) in cameras.items():
+                print(f"{label}: peak server RSS {rss_mb(camera.pid, 'VmHWM'):.0f} MB")
+        finally:
+            for camera, _ in cameras.values():
+                camera.terminate()
+                camera.wait(10)
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| camera | clients | stalled | fps min | fps median | p50 ms | p99 ms | worst p99 ms | gaps | "
+          "skipped | server CPU % | server RSS MB | client CPU % | machine CPU % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['camera']} | {r['clients']} | {'+1' if r['stalled'] else '-'} | {r['fps_min']} | "
+              f"{r['fps_median']} | {r['latency_p50_ms']} | {r['latency_p99_ms']} | "
+              f"{r['worst_client_p99_ms']} | {r['frame_gaps']} | {r['server_skipped']} | "
+              f"{r['server_cpu_pct']} | {r['server_rss_mb']} | {r['client_cpu_pct']} | "
+              f"{r['machine_cpu_pct']} |")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 
 from drishti_stream import telemetry
 from drishti_stream.camera import Frame
+from drishti_stream.wire import Wire
 
-WriteNow = Callable[[bytes], bool]
+WriteNow = Callable[[Wire], bool]
 
 
 class ClientRate:
@@ -74,22 +75,23 @@ class Subscriber:
         self._writing = False
         self._ready = asyncio.Event()
 
-    def offer(self, frame: Frame) -> None:
+    def offer(self, frame: Frame) -> bool:
+        """Hands the frame to the client; True when it went to its socket at once."""
         if self._rate is not None and not self._rate.admits(frame.frame_id):
-            return
+            return False
         payload = frame.payload(self.meta)
         if payload is None:  # produced before the client asked for metadata
-            return
+            return False
         write_now = self._write_now
         idle = not self._writing and self._pending is None
         if write_now is not None and idle and write_now(payload[1]):
-            telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
-            return
+            return True
         if self._pending is not None:
             self.dropped += 1
             telemetry.FRAMES_DROPPED.labels(self.name).inc()
         self._pending = frame
         self._ready.set()
+        return False
 
     async def next_frame(self) -> Frame:
         """Waits for the slot to fill. The writer holds the frame until it asks for the next one."""
@@ -120,8 +122,13 @@ class Broadcaster:
         return self._meta_subscribers > 0
 
     def publish(self, frame: Frame) -> None:
+        """Offers the frame to every client; the send lag is observed once for all those written at once
+        (as the last of them was), not once per client: the fan-out's cost per client stays one write."""
+        written = False
         for subscriber in self._subscribers:
-            subscriber.offer(frame)
+            written |= subscriber.offer(frame)
+        if written:
+            telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
 
     @contextmanager
     def subscribe(self, name: str, kind: str, write_now: WriteNow | None = None,

@@ -15,15 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from websockets.frames import Frame as WireFrame
-from websockets.frames import Opcode
-
 from drishti_stream import protocol, store, telemetry
 from drishti_stream.clock import FrameClock, source_index
-from drishti_stream.protocol import frame_message
+from drishti_stream.protocol import TAIL_END, message_head
 from drishti_stream.settings import Settings
 from drishti_stream.sources import FrameSource
 from drishti_stream.supply import FrameSupply
+from drishti_stream.wire import Wire, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +32,29 @@ MAX_FPS = 120
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One produced frame: its base64 JPEG, its v1.0 message, and that message framed for the WebSocket
-    wire; the `meta_` pair is the message with extended metadata, produced only while some client asks for
-    it."""
+    """One produced frame: its v1.0 message, and that message framed for the WebSocket wire; the `meta_`
+    pair is the message with extended metadata, produced only while some client asks for it."""
 
     frame_id: int
     timestamp: float
     source_index: int
-    image_b64: bytes = field(repr=False)  # a repr in a log line names the frame, never its image bytes
+    tail: bytes = field(repr=False)  # the message from its image on; a repr in a log line never shows it
     message: str = field(repr=False)
-    wire: bytes = field(repr=False)
+    wire: Wire = field(repr=False)
     meta_message: str | None = field(default=None, repr=False)
-    meta_wire: bytes | None = field(default=None, repr=False)
+    meta_wire: Wire | None = field(default=None, repr=False)
     _jpeg: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def jpeg(self) -> bytes:
         """The JPEG itself, decoded once, when an MJPEG client or an endpoint first asks for it."""
         if self._jpeg is None:
-            object.__setattr__(self, "_jpeg", binascii.a2b_base64(self.image_b64))  # a memo, not a change
+            jpeg = binascii.a2b_base64(memoryview(self.tail)[:-len(TAIL_END)])
+            object.__setattr__(self, "_jpeg", jpeg)  # a memo, not a change
         assert self._jpeg is not None
         return self._jpeg
 
-    def payload(self, meta: bool) -> tuple[str, bytes] | None:
+    def payload(self, meta: bool) -> tuple[str, Wire] | None:
         """A client's message for this frame and its wire bytes; None when it asks for metadata the frame
         lacks."""
         if not meta:
@@ -64,11 +62,6 @@ class Frame:
         if self.meta_message is None or self.meta_wire is None:
             return None
         return self.meta_message, self.meta_wire
-
-
-def wire_text(message: bytes) -> bytes:
-    """A text message as a complete, unmasked WebSocket frame: what the server writes to each socket."""
-    return WireFrame(Opcode.TEXT, message).serialize(mask=False)
 
 
 def output_size(width: int, height: int, max_width: int | None, max_height: int | None) -> tuple[int, int]:
@@ -113,7 +106,8 @@ class Camera:
 
     def jpeg(self, frame_id: int) -> bytes:
         """The exact JPEG that frame `frame_id` carries (or carried), for `GET /frames/{id}.jpg`."""
-        return binascii.a2b_base64(self.supply.get(self.source_index(frame_id), self.clock.due(frame_id)))
+        tail, _ = self.supply.get(self.source_index(frame_id), self.clock.due(frame_id))
+        return binascii.a2b_base64(memoryview(tail)[:-len(TAIL_END)])
 
     def produce(self, frame_id: int, with_meta: bool = False) -> Frame:
         """Builds frame `frame_id`: a pure function of the source and the id."""
@@ -121,12 +115,12 @@ class Camera:
         with telemetry.ENCODE_SECONDS.time(), telemetry.tracer.start_as_current_span("frame.produce") as span:
             span.set_attribute("drishti.frame_id", frame_id)
             timestamp = self.clock.due(frame_id)
-            image_b64 = self.supply.get(index, timestamp)
-            message = frame_message(frame_id, timestamp, self.fps, image_b64)
+            tail, stored = self.supply.get(index, timestamp)
+            message = message_head(frame_id, timestamp, self.fps) + tail
             meta_message = self.meta_message(message, index) if with_meta else None
-        return Frame(frame_id, timestamp, index, image_b64, message.decode("ascii"), wire_text(message),
+        return Frame(frame_id, timestamp, index, tail, message.decode("ascii"), text_frame(message, stored),
                      meta_message.decode("ascii") if meta_message else None,
-                     wire_text(meta_message) if meta_message else None)
+                     text_frame(meta_message) if meta_message else None)
 
     def meta_message(self, message: bytes, index: int) -> bytes:
         width, height = self.size

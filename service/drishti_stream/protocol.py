@@ -9,11 +9,12 @@ from typing import Any
 
 SOURCE = "DrishtiStream"
 VERSION = "v1.0"
+TAIL_END = b'"}'  # closes the image's string and the message
 
 
-def frame_message(frame_id: int, timestamp: float, fps: int, image_b64: bytes) -> bytes:
-    """The JSON text (UTF-8) of one frame: exactly the six fields of the v1.0 contract; `image_b64` is the
-    JPEG in base64, as the frame store keeps it.
+def message_head(frame_id: int, timestamp: float, fps: int) -> bytes:
+    """The JSON text (UTF-8) of one frame's v1.0 message, exactly its six fields, up to its image: what
+    changes from frame id to frame id.
 
     The base64 image needs no JSON escaping, so it is spliced in rather than scanned by the encoder,
     which would otherwise spend most of the frame's serialization time on it.
@@ -22,7 +23,14 @@ def frame_message(frame_id: int, timestamp: float, fps: int, image_b64: bytes) -
         {"source": SOURCE, "version": VERSION, "frame_id": frame_id, "timestamp": timestamp, "fps": fps},
         separators=(",", ":"),
     )
-    return b"".join((head[:-1].encode(), b',"image":"', image_b64, b'"}'))
+    return head[:-1].encode() + b',"image":"'
+
+
+def message_tail(image_b64: bytes) -> bytes:
+    """A message from its image on: the same for a source frame whatever its frame id (the frame store
+    keeps it)."""
+    return image_b64 + TAIL_END
+
 
 
 def with_meta(message: bytes, meta: dict[str, Any]) -> bytes:

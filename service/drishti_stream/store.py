@@ -31,6 +31,17 @@ FILLING, COMPLETE = 1, 2
 PAGE = mmap.PAGESIZE
 
 
+class StoreFile:
+    """An open store file, closed when nothing refers to it any more: a frame on its way to a socket may
+    still send from a store that has been replaced meanwhile."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        os.close(self.fd)
+
+
 class StoreInvalid(Exception):
     """A store file that must not be served; the message says why, for the log."""
 
@@ -47,8 +58,9 @@ class FrameStore:
         self.path = path
         self.count = count
         self.state = state
-        self._fd = fd
         self._map = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+        self._fd = fd
+        self.file = StoreFile(fd)  # from here on the fd is the file's to close
         self._end = data_start(count)  # the writer's next offset
         self._append = threading.Lock()
         self.written = 0  # frames present, as far as this process has seen
@@ -117,28 +129,28 @@ class FrameStore:
         self._end = len(self._map)
         self.written = self.count
 
-    def get(self, index: int) -> bytes | None:
-        """Frame `index`'s base64 JPEG, or None while it is not written (or not intact) yet."""
+    def get(self, index: int) -> tuple[bytes, int] | None:
+        """Frame `index`'s bytes and their offset in the file, or None while they are not written (or not
+        intact) yet."""
         offset, length, crc = ENTRY.unpack_from(self._map, HEADER.size + index * ENTRY.size)
         if not length:
             return None
-        image_b64 = self._map[offset:offset + length]
-        if self.state != COMPLETE and zlib.crc32(image_b64) != crc:
+        data = self._map[offset:offset + length]
+        if self.state != COMPLETE and zlib.crc32(data) != crc:
             return None
-        return image_b64
+        return data, offset
 
-    def put(self, index: int, image_b64: bytes) -> bool:
+    def put(self, index: int, data: bytes) -> bool:
         """Writes one frame (the writer only): the data, then its index entry, so a reader never sees an
         entry before its data. False when the store's capacity is exhausted."""
         with self._append:
             offset = self._end
-            if offset + len(image_b64) > len(self._map):
+            if offset + len(data) > len(self._map):
                 return False
-            self._end += len(image_b64)
+            self._end += len(data)
             self.written += 1
-        os.pwrite(self._fd, image_b64, offset)
-        os.pwrite(self._fd, ENTRY.pack(offset, len(image_b64), zlib.crc32(image_b64)),
-                  HEADER.size + index * ENTRY.size)
+        os.pwrite(self._fd, data, offset)
+        os.pwrite(self._fd, ENTRY.pack(offset, len(data), zlib.crc32(data)), HEADER.size + index * ENTRY.size)
         return True
 
     def finish(self, key: bytes) -> None:
@@ -150,8 +162,8 @@ class FrameStore:
         self.state = COMPLETE
 
     def close(self) -> None:
+        """Unmaps the file; the file itself closes with the last frame that refers to it."""
         self._map.close()
-        os.close(self._fd)
 
 
 class WriterLock:

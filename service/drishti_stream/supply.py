@@ -1,6 +1,9 @@
 """Encoded frames by source index: from the frame store when there is one, encoded ahead of the clock on
 every core while it is being filled, encoded on demand when there is none.
 
+What is kept per source frame is its message tail (`protocol.message_tail`): the JPEG in base64 and the
+message's end, the same for every frame id that shows it.
+
 A camera is in one of four states, reported by `state`:
 - `complete`: it serves a finished store; its source is closed, nothing is decoded or encoded any more;
 - `filling`: it holds the store's writer lock and fills it in a background pass that encodes on every core
@@ -30,9 +33,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from drishti_stream import telemetry
+from drishti_stream import protocol, telemetry
 from drishti_stream.sources import FrameSource
 from drishti_stream.store import FORMAT_VERSION, FrameStore, StoreInvalid, WriterLock
+from drishti_stream.wire import FileRange
+
+Tail = tuple[bytes, FileRange | None]  # a message tail, and where it lies in the store's file
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,7 @@ def encoder_threads() -> int:
 
 
 class FrameSupply:
-    """Base64 JPEGs by source index, for the camera's producer and for `GET /frames/{id}.jpg`."""
+    """Message tails by source index, for the camera's producer and for `GET /frames/{id}.jpg`."""
 
     def __init__(self, source: FrameSource, size: tuple[int, int], quality: int, store_dir: Path | None,
                  budget_bytes: int, index_now: Callable[[], int]) -> None:
@@ -99,14 +105,14 @@ class FrameSupply:
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    def get(self, index: int, due: float) -> bytes:
-        """Frame `index` as base64 JPEG. A frame being filled here is waited for; one filled elsewhere is
+    def get(self, index: int, due: float) -> Tail:
+        """Frame `index`'s message tail. A frame being filled here is waited for; one filled elsewhere is
         waited for until shortly after `due` (wall clock), then encoded here."""
         if self._closed:
             raise SupplyClosed()
-        image_b64 = self._stored(index)
-        if image_b64 is not None:
-            return image_b64
+        tail = self._stored(index)
+        if tail is not None:
+            return tail
         if self.state == "filling":
             return self._wait_for_fill(index, due)
         if self.state == "following":
@@ -115,23 +121,28 @@ class FrameSupply:
                 time.sleep(FOLLOW_POLL_S)
                 if self.store is None:
                     self._find_writers_store()
-                image_b64 = self._stored(index)
-                if image_b64 is not None:
-                    return image_b64
+                tail = self._stored(index)
+                if tail is not None:
+                    return tail
             if self.state != "following":
                 return self.get(index, due)
-        return self._encode_here(index)
+        return self._encode_here(index), None
 
-    def _stored(self, index: int) -> bytes | None:
+    def _stored(self, index: int) -> Tail | None:
         with self._swap:
-            return self.store.get(index) if self.store is not None else None
+            store = self.store
+            found = store.get(index) if store is not None else None
+            if store is None or found is None:
+                return None
+            data, offset = found
+            return data, FileRange(store.file, offset, len(data))
 
-    def _wait_for_fill(self, index: int, due: float) -> bytes:
+    def _wait_for_fill(self, index: int, due: float) -> Tail:
         with self._written:
             while self.state == "filling" and not self._closed:
-                image_b64 = self._stored(index)
-                if image_b64 is not None:
-                    return image_b64
+                tail = self._stored(index)
+                if tail is not None:
+                    return tail
                 if self._error is not None:
                     raise self._error
                 self._written.wait(0.5)
@@ -162,7 +173,7 @@ class FrameSupply:
         with telemetry.tracer.start_as_current_span("frame.encode") as span:
             span.set_attribute("drishti.source_index", index)
             telemetry.FRAMES_ENCODED.inc()
-            return binascii.b2a_base64(self._encode(image), newline=False)
+            return protocol.message_tail(binascii.b2a_base64(self._encode(image), newline=False))
 
     # --- the store's life ---------------------------------------------------------------------------------
 

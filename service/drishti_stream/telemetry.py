@@ -22,7 +22,9 @@ DISCONNECTS = Counter("drishti_client_disconnects_total", "Client disconnections
 ENCODE_SECONDS = Histogram("drishti_encode_seconds", "Time to read, encode and serialize one frame.",
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25))
 SEND_LAG_SECONDS = Histogram("drishti_send_lag_seconds",
-                             "Time from a frame's due time to its hand-over to a client's socket.",
+                             "Time from a frame's due time to its hand-over to clients' sockets: once per "
+                             "frame for the clients written during the fan-out (when the last of them was), "
+                             "once per frame and client for a client written by its own writer.",
                              buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25, 1.0))
 
 tracer = trace.get_tracer("drishti_stream")

@@ -3,10 +3,12 @@
 Four changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
-- a frame already serialized for the wire (the camera frames each message once) is written as is, so a
-  client costs one socket write per frame, not an encode and a copy; the ASGI scope extension
-  `drishti.wire` offers `write_now(wire) -> bool`, which writes at once when the socket has room, so the
-  fan-out needs no task switch per client while clients keep up;
+- a frame already serialized for the wire (the camera frames each message once, `wire.Wire`) is written as
+  is, so a client costs a socket write per frame, not an encode and a copy; the part of it that lies in the
+  frame store's file goes with sendfile, from the page cache, so the kernel does not copy the image from
+  Python once per client either; the ASGI scope extension `drishti.wire` offers `write_now(wire) -> bool`,
+  which writes at once when the socket has room, so the fan-out needs no task switch per client while
+  clients keep up;
 - closing a client whose socket is full does not wait for room that may never come: the close frame is
   queued behind the unsent data and the connection is dropped after a short grace period;
 - on shutdown clients get 1001 (going away), the code for a server that is stopping.
@@ -15,12 +17,15 @@ Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI 
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+from drishti_stream.wire import FileRange, Wire
 
 WIRE_KEY = "drishti.wire"  # the ASGI send-message key and scope extension name
 GOING_AWAY = 1001
@@ -33,6 +38,9 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        # bytes may go to the socket directly only when nothing (TLS) stands between the transport and it
+        plain = sock is not None and transport.get_extra_info("sslcontext") is None
+        self._socket_fd: int | None = sock.fileno() if plain else None
         super().connection_made(transport)
 
     def handle_connect(self, event: Any) -> None:
@@ -41,12 +49,30 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][WIRE_KEY] = {"write_now": self.write_now}
 
-    def write_now(self, wire: bytes) -> bool:
+    def write_now(self, wire: Wire) -> bool:
         """Writes a pre-framed message if the socket has room now; False means: wait for room (or closed)."""
         if not self.writable.is_set() or not self.is_open():
             return False
-        self.transport.write(wire)
+        sent = 0
+        if wire.from_file and self._socket_fd is not None and not self.transport.get_write_buffer_size():
+            sent = self._send_from_file(wire, self._socket_fd, wire.from_file)
+        if sent < len(wire.data):  # what the socket did not take now, the transport sends when it can
+            self.transport.write(memoryview(wire.data)[sent:] if sent else wire.data)
         return True
+
+    @staticmethod
+    def _send_from_file(wire: Wire, socket_fd: int, stored: FileRange) -> int:
+        """Sends the frame's head, then its tail from the store's file with sendfile. Returns the bytes the
+        socket took: all, or fewer when it is full (or broken: the transport then finds out)."""
+        head = memoryview(wire.data)[:len(wire.data) - stored.length]
+        sent = 0
+        try:
+            sent = os.write(socket_fd, head)
+            if sent == len(head):
+                sent += os.sendfile(socket_fd, stored.file.fd, stored.offset, stored.length)
+        except OSError:
+            pass
+        return sent
 
     def is_open(self) -> bool:
         return not (self.close_sent or self.disconnected or self.transport.is_closing()) and (

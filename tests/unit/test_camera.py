@@ -1,5 +1,6 @@
 import base64
 import json
+import os
 
 import cv2
 import numpy as np
@@ -33,10 +34,14 @@ def test_a_frame_is_produced_once_as_message_and_wire_frame():
     assert message["frame_id"] == 16 and message["timestamp"] == pytest.approx(1000 + 16 / 15)
     assert base64.b64decode(message["image"]) == frame.jpeg
     payload = frame.message.encode()
-    assert frame.wire[0] == 0x81 and frame.wire.endswith(payload)  # FIN + text opcode, unmasked
+    assert frame.wire.data[0] == 0x81 and frame.wire.data.endswith(payload)  # FIN + text opcode, unmasked
+    stored = frame.wire.from_file
+    assert stored is not None, "the message's tail is sent from the frame store's file"
+    assert os.pread(stored.file.fd, stored.length, stored.offset) == frame.tail == payload[-stored.length:]
+    assert frame.tail.endswith(b'"}') and not frame.message.encode()[:-stored.length].endswith(b'"}')
     image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert read_index(image) == frame.source_index == 32
-    assert camera.produce(16 + 150).image_b64 == frame.image_b64, "the next loop shows the same frame"
+    assert camera.produce(16 + 150).tail == frame.tail, "the next loop shows the same frame"
 
 
 def test_the_extended_message_is_produced_only_when_asked():
@@ -49,4 +54,4 @@ def test_the_extended_message_is_produced_only_when_asked():
                                "epoch": 1000.0}
     assert {k: v for k, v in message.items() if k != "meta"} == json.loads(extended.message)
     assert extended.payload(meta=True) == (extended.meta_message, extended.meta_wire)
-    assert extended.meta_wire.endswith(extended.meta_message.encode())
+    assert extended.meta_wire.data.endswith(extended.meta_message.encode())

@@ -43,7 +43,7 @@ def test_the_declared_rate_is_the_configured_one_else_the_native_one_within_1_to
 
 def test_a_produced_frame_cannot_be_changed_by_any_of_the_clients_sharing_it():
     frame = Camera(Settings(fps=30, epoch=1000.0), Frames([noise(8, 8)])).produce(0)
-    for name, value in [("image_b64", b""), ("message", "{}"), ("wire", b""), ("frame_id", 1)]:
+    for name, value in [("tail", b""), ("message", "{}"), ("wire", b""), ("frame_id", 1)]:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(frame, name, value)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from drishti_stream import store as frame_store
 from drishti_stream.camera import Camera
+from drishti_stream.protocol import message_tail
 from drishti_stream.settings import Settings
 from drishti_stream.store import ENTRY, HEADER, FrameStore, StoreInvalid, WriterLock
 from drishti_stream.supply import store_key
@@ -164,14 +165,15 @@ def _writer(cache: Path) -> tuple[WriterLock, FrameStore, bytes]:
     return lock, FrameStore.create(path, key, len(IMAGES), 1 << 20), key
 
 
-def b64(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False)
+def tail(jpeg_bytes: bytes) -> bytes:
+    """What the store keeps of a frame: its message tail."""
+    return message_tail(binascii.b2a_base64(jpeg_bytes, newline=False))
 
 
 def test_a_camera_follows_a_store_another_camera_fills_then_serves_it_complete(own_cache_dir):
     lock, store, key = _writer(own_cache_dir)
     written = [jpeg(image, 85) for image in IMAGES]
-    store.put(3, b64(written[3]))
+    store.put(3, tail(written[3]))
     follower = camera(own_cache_dir)
     assert follower.supply.state == "following"
     before = encoded()
@@ -179,7 +181,7 @@ def test_a_camera_follows_a_store_another_camera_fills_then_serves_it_complete(o
     assert follower.jpeg(4) == written[4] and encoded() == before + 1, "long overdue: encoded here"
     for index in range(len(IMAGES)):
         if index != 3:
-            store.put(index, b64(written[index]))
+            store.put(index, tail(written[index]))
     store.finish(key)
     lock.close()
     wait_until(lambda: follower.supply.state == "complete", timeout=10, what="the follower to take over")
@@ -190,7 +192,7 @@ def test_a_camera_follows_a_store_another_camera_fills_then_serves_it_complete(o
 
 def test_a_follower_whose_writer_dies_fills_the_store_itself(own_cache_dir):
     lock, store, _ = _writer(own_cache_dir)
-    store.put(0, b64(b"not what the camera would encode"))
+    store.put(0, tail(b"not what the camera would encode"))
     follower = camera(own_cache_dir)
     assert follower.supply.state == "following"
     before = encoded()
@@ -208,7 +210,7 @@ def test_a_store_being_written_is_read_only_where_an_entry_and_its_data_are_both
     reader = FrameStore.open(path, b"k" * 32, 4)
     assert not reader.complete and reader.get(1) is None
     assert writer.put(1, b"QUJD")
-    assert reader.get(1) == b"QUJD"
+    assert reader.get(1) == (b"QUJD", frame_store.data_start(4))
     offset, length, crc = ENTRY.unpack_from(path.read_bytes(), HEADER.size + ENTRY.size)
     with open(path, "r+b") as file:  # an entry whose data does not match (a torn write): not served
         file.seek(offset)

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from drishti_stream.broadcast import Broadcaster
-from drishti_stream.camera import Frame, wire_text
+from drishti_stream.camera import Frame
+from drishti_stream.wire import text_frame
 from drishti_stream.wsstream import serve_websocket
 from prometheus_client import REGISTRY
 from starlette.websockets import WebSocket
@@ -25,7 +26,7 @@ Message = dict[str, Any]
 
 def frame(frame_id: int) -> Frame:
     message = f'{{"frame_id": {frame_id}}}'
-    return Frame(frame_id, time.time(), frame_id, b"", message, wire_text(message.encode()))
+    return Frame(frame_id, time.time(), frame_id, b"", message, text_frame(message.encode()))
 
 
 def disconnects(reason: str) -> float:
