@@ -80,15 +80,18 @@ def default_storage_class(kubectl) -> str:
 
 
 @contextlib.contextmanager
-def node_volume(kind_cluster, kubectl, namespace: str, claim: dict, files: list[Path]) -> Iterator[None]:
+def node_volume(kind_cluster, kubectl, namespace: str, claim: dict, files: list[Path],
+                writable: bool = False) -> Iterator[None]:
     """A directory on the node holding ``files``, as a static PersistentVolume bound to ``claim`` (applied by
-    the caller) before the claim exists, so that no provisioner gives it an empty volume instead."""
+    the caller) before the claim exists, so that no provisioner gives it an empty volume instead; a
+    ``writable`` one lets the camera's user (not root) write in it."""
     node = kind_cluster.node
     directory = f"/var/local/drishti-videos/{namespace}"
     subprocess.run(["docker", "exec", node, "mkdir", "-p", directory], check=True)
     for file in files:
         subprocess.run(["docker", "cp", str(file), f"{node}:{directory}/{file.name}"], check=True)
-    subprocess.run(["docker", "exec", node, "chmod", "-R", "a+rX", directory], check=True)
+    mode = "a+rwX" if writable else "a+rX"
+    subprocess.run(["docker", "exec", node, "chmod", "-R", mode, directory], check=True)
     volume = {
         "apiVersion": "v1", "kind": "PersistentVolume",
         "metadata": {"name": f"videos-{namespace}"},

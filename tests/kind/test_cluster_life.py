@@ -172,6 +172,38 @@ def test_a_missing_file_on_the_pvc_is_reported_from_its_termination_message(
           f"Ready {time.monotonic() - t1:.0f} s after the fix")
 
 
+def camera_info(kubectl, namespace: str, pod: str) -> dict:
+    """The camera pod's `/` (through the API server's pod proxy)."""
+    proxy = f"/api/v1/namespaces/{namespace}/pods/{pod}:8000/proxy/"
+    return json.loads(kubectl("get", "--raw", proxy).stdout)
+
+
+def frames_encoded(kubectl, namespace: str, pod: str) -> int:
+    metrics = kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}:8000/proxy/metrics").stdout
+    return int(sum(sample.value for family in text_string_to_metric_families(metrics)
+                   if family.name == "drishti_frames_encoded" for sample in family.samples
+                   if sample.name == "drishti_frames_encoded_total"))
+
+
+def test_two_replicas_on_one_claim_encode_the_video_once(operator, kind_cluster, kubectl, namespace) -> None:
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "frames"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    with node_volume(kind_cluster, kubectl, namespace, claim, [], writable=True):
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(claim))
+        apply_camera(kubectl, namespace, "pair", source="synthetic:640x360", replicas=2,
+                     store={"claimName": "frames"})
+        wait_ready(kubectl, namespace, "pair")
+        pods = pod_names(kubectl, namespace)
+        assert len(pods) == 2, pods
+        wait_until(lambda: all(camera_info(kubectl, namespace, pod)["frame_store"]["state"] == "complete"
+                               for pod in pods), timeout=120, interval=1, what="both pods' stores complete")
+        counts = {pod: frames_encoded(kubectl, namespace, pod) for pod in pods}
+        paths = {camera_info(kubectl, namespace, pod)["frame_store"]["path"] for pod in pods}
+    assert sum(counts.values()) == 300 and min(counts.values()) == 0, counts
+    assert len(paths) == 1 and paths.pop().startswith("/var/cache/drishti/frames/"), paths
+    print(f"\n[shared store] frames encoded per pod: {counts}")
+
+
 def test_an_image_that_does_not_exist_degrades_then_recovers(operator, kubectl, namespace) -> None:
     apply_camera(kubectl, namespace, "ghost", image="drishti/stream:no-such-tag")
     degraded = wait_until(lambda: (c := condition(kubectl, namespace, "ghost", "Degraded")).get("status")

@@ -29,6 +29,9 @@ pytestmark = pytest.mark.cluster
     ({"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
     ({"epoch": 0}, "spec.epoch", "greater than 0"),
     ({"resources": {"requests": {"cpu": "a lot"}}}, "spec.resources.requests.cpu", "should match"),
+    ({"store": {}}, "spec.store.claimName", "Required value"),
+    ({"store": {"claimName": "Frames_Of_Gate"}}, "spec.store.claimName", "should match"),
+    ({"cacheBudgetMb": -1}, "spec.cacheBudgetMb", "greater than or equal to 0"),
 ])
 def test_invalid_camera_is_rejected(cams: Cameras, vcam_crd, spec: dict, field: str, words: str) -> None:
     with pytest.raises(ApiException) as caught:
@@ -61,6 +64,7 @@ def test_name_must_fit_a_service(cams: Cameras, vcam_crd) -> None:
     {"source": "crowd.mp4", "volume": {"claimName": "videos"}},
     {"source": "gs://drishti-videos/site-a/gate.mp4", "gcsCredentials": {"secretName": "gcs-key"}},
     {"source": "https://example.org/crowd.mp4", "epoch": 1700000000.5},
+    {"source": "synthetic", "store": {"claimName": "frames-of-lobby"}, "cacheBudgetMb": 4096},
 ])
 def test_valid_cameras_are_accepted_with_defaults(cams: Cameras, vcam_crd, spec: dict) -> None:
     body = cams.custom.create_namespaced_custom_object("drishti.io", "v1alpha1", cams.namespace,
