@@ -1,6 +1,6 @@
 """uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
 
-Four changes, each for a promise the camera makes:
+Five changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
 - a frame already serialized for the wire (the camera frames each message once) is written as is, so a
@@ -9,7 +9,10 @@ Four changes, each for a promise the camera makes:
   fan-out needs no task switch per client while clients keep up;
 - closing a client whose socket is full does not wait for room that may never come: the close frame is
   queued behind the unsent data and the connection is dropped after a short grace period;
-- on shutdown clients get 1001 (going away), the code for a server that is stopping.
+- on shutdown clients get 1001 (going away), the code for a server that is stopping;
+- a client that does not read what it is sent is not read from either, until it catches up: every ping
+  it sends is answered with a pong, and a ping flood from a client that never reads its pongs would otherwise
+  pile them up in memory without bound and stall the event loop for every client (TCP pushes back instead).
 Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI server still works.
 """
 
@@ -67,6 +70,22 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
             self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
             return
         await super().send(message)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if not self.read_paused and not self.transport.is_closing():
+            self.transport.resume_reading()  # unless the app has a message of the client's still to take
+
+    async def receive(self) -> Any:
+        message = await super().receive()  # resumes reading once the app has taken every message...
+        if not self.writable.is_set() and not self.transport.is_closing():
+            self.transport.pause_reading()  # ...which must wait while the client is not reading
+        return message
 
     def shutdown(self) -> None:
         if not self.handshake_complete or self.close_sent:

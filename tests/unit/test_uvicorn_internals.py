@@ -27,6 +27,10 @@ RELIED_ON = {
     "shutdown": "server shutdown (overridden)",
     "handle_connect": "the upgrade event (overridden)",
     "connection_made": "the transport's arrival (overridden)",
+    "read_paused": "whether uvicorn paused reading until the app takes the client's message",
+    "receive": "the ASGI receive callable (overridden: reading stays paused while writes are)",
+    "pause_writing": "flow control from the transport (overridden)",
+    "resume_writing": "flow control from the transport (overridden)",
 }
 
 
