@@ -1,6 +1,6 @@
 """uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
 
-Five changes, each for a promise the camera makes:
+Six changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
 - a frame already serialized for the wire (the camera frames each message once) is written as is, so a
@@ -12,7 +12,10 @@ Five changes, each for a promise the camera makes:
 - on shutdown clients get 1001 (going away), the code for a server that is stopping;
 - a client that does not read what it is sent is not read from either, until it catches up: every ping
   it sends is answered with a pong, and a ping flood from a client that never reads its pongs would otherwise
-  pile them up in memory without bound and stall the event loop for every client (TCP pushes back instead).
+  pile them up in memory without bound and stall the event loop for every client (TCP pushes back instead);
+- an upgrade request that websockets itself refuses (a header line over 8 KiB, over 128 headers, a header
+  value it cannot parse: limits h11 does not share) is answered and closed; uvicorn only handles the requests
+  websockets accepts, so it would hold such a socket open, unanswered, for as long as the client liked.
 Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI server still works.
 """
 
@@ -37,6 +40,17 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        refused = self.conn.handshake_exc
+        if refused is not None and not self.handshake_initiated and not self.transport.is_closing():
+            answer = b"".join(self.conn.data_to_send())  # the 414 or 431 websockets wrote, if it wrote one
+            if not answer:
+                reason = f"Failed to open a WebSocket connection: {refused}.\n"
+                answer = self.conn.reject(400, reason).serialize()
+            self.transport.write(answer)
+            self.transport.close()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

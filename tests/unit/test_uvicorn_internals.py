@@ -27,6 +27,8 @@ RELIED_ON = {
     "shutdown": "server shutdown (overridden)",
     "handle_connect": "the upgrade event (overridden)",
     "connection_made": "the transport's arrival (overridden)",
+    "data_received": "bytes from the client (overridden: upgrades websockets refused)",
+    "handshake_initiated": "whether websockets accepted the upgrade request and uvicorn handed it to the app",
     "read_paused": "whether uvicorn paused reading until the app takes the client's message",
     "receive": "the ASGI receive callable (overridden: reading stays paused while writes are)",
     "pause_writing": "flow control from the transport (overridden)",
@@ -53,3 +55,4 @@ def test_uvicorn_still_has_what_the_camera_protocol_relies_on() -> None:
                          f"drishti_stream/wsprotocol.py relies on: {missing}")
     assert isinstance(protocol.writable, asyncio.Event), "writable is no longer an asyncio.Event"
     assert callable(protocol.stop_keepalive)
+
