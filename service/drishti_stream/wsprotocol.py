@@ -1,8 +1,11 @@
 """uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
 
-Six changes, each for a promise the camera makes:
+Seven changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
+- a small kernel receive buffer per client, which only ever sends small control messages: a client that
+  floods pings as fast as the camera answers them is read a few kB per turn of the event loop, its share,
+  instead of megabytes per turn that starve every other client (and /health) for seconds;
 - a frame already serialized for the wire (the camera frames each message once) is written as is, so a
   client costs one socket write per frame, not an encode and a copy; the ASGI scope extension
   `drishti.wire` offers `write_now(wire) -> bool`, which writes at once when the socket has room, so the
@@ -32,6 +35,7 @@ WIRE_KEY = "drishti.wire"  # the ASGI send-message key and scope extension name
 GOING_AWAY = 1001
 CLOSE_GRACE_S = 1.0
 SEND_BUFFER_BYTES = 128 * 1024
+RECEIVE_BUFFER_BYTES = 8 * 1024
 
 
 class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -39,6 +43,7 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
