@@ -311,6 +311,7 @@ def measure(camera: Camera, name: str, clients: int, seconds: float) -> dict:
     while open_fds(pid) > fds_before and time.monotonic() - settle_started < 60:
         time.sleep(0.2)
     settled = time.monotonic() - settle_started
+    fds_after, rss_after = open_fds(pid), rss_mb(pid)  # before this process's own /health request below
     fps = [len(c["ids"]) / seconds for c in received]
     lost = max((c["ids"][-1] - c["ids"][0] + 1) - len(c["ids"]) if c["ids"] else -1 for c in received)
     latencies = np.concatenate([c["latencies"] for c in received]) * 1000
@@ -319,8 +320,8 @@ def measure(camera: Camera, name: str, clients: int, seconds: float) -> dict:
         "camera_skipped": int(skipped), "p50_ms": round(float(np.percentile(latencies, 50)), 1),
         "p99_ms": round(float(np.percentile(latencies, 99)), 1), "health_max_ms": round(slowest, 1),
         "health_after_ms": round(health_ms(camera.http), 1),
-        "fds": f"{fds_before} -> {open_fds(pid)}", "settled_s": round(settled, 1),
-        "rss_mb": f"{rss_before:.0f} -> {rss_mb(pid):.0f}",
+        "fds": f"{fds_before} -> {fds_after}", "settled_s": round(settled, 1),
+        "rss_mb": f"{rss_before:.0f} -> {rss_after:.0f}",
         "peak_growth_mb": round(rss_mb(pid, "VmHWM") - peak_before, 1),
         "alive": camera.process.poll() is None,
     }
