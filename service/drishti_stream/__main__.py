@@ -39,6 +39,7 @@ def serve() -> int:
     from drishti_stream.app import create_app
     from drishti_stream.broadcast import Broadcaster
     from drishti_stream.camera import Camera
+    from drishti_stream.httpprotocol import CameraHttpProtocol
     from drishti_stream.logs import configure_logging
     from drishti_stream.settings import SettingsError, load_settings
     from drishti_stream.sources import SourceError, open_source
@@ -64,6 +65,8 @@ def serve() -> int:
         app,
         host=settings.host,
         port=settings.port,
+        http=CameraHttpProtocol.with_request_timeout(settings.request_timeout),
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # h11's limit: httptools would take any size
         ws=CameraWebSocketProtocol,
         ws_per_message_deflate=False,  # compressing JPEG costs CPU per client per frame and saves nothing
         ws_max_size=64 * 1024,  # clients only ever send small control messages

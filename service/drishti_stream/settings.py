@@ -80,6 +80,15 @@ class Settings(BaseSettings):
                                   ge=0.1, le=300)
     max_clients: int = setting(1000, "server.max_clients", "Clients beyond this are refused with 1013.",
                                ge=1, le=100_000)
+    request_timeout: float = setting(
+        10.0, "server.request_timeout",
+        "Seconds a connection may take to send a whole HTTP request (or WebSocket upgrade); slower ones get "
+        "408 and are closed, so trickled headers (slowloris) and silent connections cannot hold sockets.",
+        ge=0.1, le=300)
+    max_header_bytes: int = setting(
+        16_384, "server.max_header_bytes",
+        "Largest HTTP request line and headers, in bytes; larger requests are refused with 400 unread.",
+        ge=1024, le=1_048_576)
     cache_budget_mb: int = setting(
         2048, "cache.budget_mb",
         "Disk for the video's frame store in cache.dir (its frames encoded once, for every loop, restart and "

@@ -281,6 +281,8 @@ def test_the_whole_deployment_of_a_camera() -> None:
                             ("DRISHTI_PORT", "8000"),
                             ("DRISHTI_SEND_TIMEOUT", "5"),
                             ("DRISHTI_MAX_CLIENTS", "1000"),
+                            ("DRISHTI_REQUEST_TIMEOUT", "10"),
+                            ("DRISHTI_MAX_HEADER_BYTES", "16384"),
                             ("DRISHTI_CACHE_BUDGET_MB", "2048"),
                             ("DRISHTI_CACHE_DIR", "/var/cache/drishti"),
                             ("DRISHTI_LOG_LEVEL", "info"),

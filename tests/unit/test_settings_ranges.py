@@ -23,11 +23,15 @@ NUMBERS = {
     "port": ("DRISHTI_PORT", "server.port", 1, 65535, "an integer from 1 to 65535"),
     "send_timeout": ("DRISHTI_SEND_TIMEOUT", "server.send_timeout", 0.1, 300, "a number from 0.1 to 300"),
     "max_clients": ("DRISHTI_MAX_CLIENTS", "server.max_clients", 1, 100_000, "an integer from 1 to 100000"),
+    "request_timeout": ("DRISHTI_REQUEST_TIMEOUT", "server.request_timeout", 0.1, 300,
+                        "a number from 0.1 to 300"),
+    "max_header_bytes": ("DRISHTI_MAX_HEADER_BYTES", "server.max_header_bytes", 1024, 1_048_576,
+                         "an integer from 1024 to 1048576"),
     "cache_budget_mb": ("DRISHTI_CACHE_BUDGET_MB", "cache.budget_mb", 0, 65_536,
                         "an integer from 0 to 65536"),
 }
 # one step beyond a bound: the next integer, or for a number a step finer than anyone configures
-STEP = {"send_timeout": 0.001}
+STEP = {"send_timeout": 0.001, "request_timeout": 0.001}
 
 # field -> (env var, config.yaml key, values accepted, values refused, the error's wording for them)
 LONGEST_URL = "http://" + "h" * 2041  # 2048 characters
