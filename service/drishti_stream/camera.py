@@ -89,7 +89,7 @@ class Camera:
         self._now = now
         self.supply = FrameSupply(source, self.size, settings.jpeg_quality,
                                   settings.cache_dir / store.DIRECTORY if settings.cache_budget_mb else None,
-                                  settings.cache_budget_mb << 20, self.index_now)
+                                  settings.cache_budget_mb << 20, self)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera")
         self.latest: Frame | None = None
         self.produced = 0
@@ -100,9 +100,9 @@ class Camera:
         source = self.source
         return source_index(frame_id, self.fps, source.native_fps, source.length, self.settings.loop)
 
-    def index_now(self) -> int:
-        """The source frame the clock shows now: a first pass over the video encodes none before it."""
-        return self.source_index(self.clock.latest_due(self._now()))
+    def frame_id_ago(self, seconds: float) -> int:
+        """The frame id the clock showed `seconds` ago (where a first pass over the video goes next)."""
+        return self.clock.latest_due(self._now() - seconds)
 
     def jpeg(self, frame_id: int) -> bytes:
         """The exact JPEG that frame `frame_id` carries (or carried), for `GET /frames/{id}.jpg`."""

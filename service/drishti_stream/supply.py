@@ -7,9 +7,10 @@ message's end, the same for every frame id that shows it.
 A camera is in one of four states, reported by `state`:
 - `complete`: it serves a finished store; its source is closed, nothing is decoded or encoded any more;
 - `filling`: it holds the store's writer lock and fills it in a background pass that encodes on every core
-  (OpenCV releases the GIL) and stays ahead of the clock: it always takes the first frame not yet taken
-  from the one the clock shows now, so a pass that falls behind (on a busy machine) skips ahead rather than
-  encode frames whose time has passed; those are filled when the pass wraps around;
+  (OpenCV releases the GIL) and stays ahead of the clock: it goes on from the frame the clock showed when
+  it took the lock, and one that falls more than half a second behind (a busy machine) skips ahead rather
+  than encode frames whose time has passed (none a follower may still be waiting for); those are filled
+  when the pass wraps around;
 - `following`: another camera (a replica on the same volume) fills the store; frames are read from it as
   they appear, and a frame that has not appeared half a second after its due time is encoded here, for this
   camera only; when the writer finishes (or dies) the camera takes the store over;
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -39,6 +41,16 @@ from drishti_stream.store import FORMAT_VERSION, FrameStore, StoreInvalid, Write
 from drishti_stream.wire import FileRange
 
 Tail = tuple[bytes, FileRange | None]  # a message tail, and where it lies in the store's file
+
+
+class FillClock(Protocol):
+    """What a first pass needs of the camera's clock."""
+
+    def frame_id_ago(self, seconds: float) -> int:
+        """The frame id the clock showed `seconds` ago."""
+
+    def source_index(self, frame_id: int) -> int:
+        """The source frame that frame id shows."""
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +95,12 @@ class FrameSupply:
     """Message tails by source index, for the camera's producer and for `GET /frames/{id}.jpg`."""
 
     def __init__(self, source: FrameSource, size: tuple[int, int], quality: int, store_dir: Path | None,
-                 budget_bytes: int, index_now: Callable[[], int]) -> None:
+                 budget_bytes: int, clock: FillClock) -> None:
         self.source = source
         self._encode = encoder(size, quality)
         self._key = store_key(source, size, quality) if store_dir is not None and budget_bytes else None
         self._budget = budget_bytes
-        self._index_now = index_now  # the source index the clock shows now: a fill takes none before it
+        self._clock = clock
         self._source_lock = threading.Lock()  # the decoder is not thread-safe
         self._source_open = True
         self._swap = threading.RLock()  # a store is not closed while a frame is read from it
@@ -206,6 +218,9 @@ class FrameSupply:
     def _take_over(self) -> None:
         """With the writer lock held: serve the complete store if there is one, else fill a new one."""
         assert self.path is not None and self._key is not None
+        # A fill starts at the frame the clock showed when the lock was taken: a camera that found the lock
+        # taken wants no earlier frame first, so it finds it in the file rather than encode it itself.
+        start = self._clock.frame_id_ago(0.0)
         try:
             store = FrameStore.open(self.path, self._key, self.source.length)
         except FileNotFoundError:
@@ -229,7 +244,7 @@ class FrameSupply:
             self._release_lock()
             return
         self._serve(store, "filling")
-        self._start(self._fill, "frame-store-fill")
+        self._start(lambda: self._fill(start), "frame-store-fill")
 
     def _serve(self, store: FrameStore | None, state: str | None = None) -> None:
         with self._swap:
@@ -242,7 +257,7 @@ class FrameSupply:
             log.info("frame store %s: %d frames, nothing more to encode", self.path, self.source.length)
             self._close_source()  # its decoder's memory is not needed any more
 
-    def _fill(self) -> None:
+    def _fill(self, start: int) -> None:
         """The first pass: decodes here, encodes on every core, writes each frame as it is ready, and
         finishes the store when all are written."""
         store = self.store
@@ -267,10 +282,13 @@ class FrameSupply:
 
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+                position = start  # the frame id whose source frame is wanted next
                 for _ in range(store.count):
                     if full.is_set() or self._closed or self._error is not None:
                         break
-                    index = _first_not_taken(taken, self._index_now())
+                    position = max(position, self._clock.frame_id_ago(FOLLOW_GRACE_S))
+                    index = _first_not_taken(taken, self._clock.source_index(position))
+                    position += 1
                     taken[index] = 1
                     image = self._read(index)
                     in_flight.acquire()

@@ -32,7 +32,8 @@ def test_every_documented_operation_survives_fuzzing_and_answers_as_documented(c
     fuzzed below instead, reading only the status."""
     schema = schemathesis.openapi.from_url(camera.http + "/openapi.json").exclude(path="/stream.mjpg")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/", "/health", "/ready", "/metrics", "/snapshot.jpg"}
+    assert {op.path for op in operations} == {"/", "/health", "/ready", "/metrics", "/snapshot.jpg",
+                                              "/frames/{frame_id}.jpg"}
     for operation in operations:
         # (no negative mode: the only parameters are free text, /metrics' Accept and /stream.mjpg's fps, so
         # there is no value their schemas forbid; the rate's malformed values are tried by hand below)
@@ -54,7 +55,8 @@ def test_the_fuzzed_document_covers_every_route_but_the_stream(camera):
     """What the fuzz above covers: all the camera's HTTP routes but the never-ending one (so a new route is
     fuzzed, or this test says why not); the interactive docs are served too."""
     document = httpx.get(camera.http + "/openapi.json").json()
-    assert set(document["paths"]) == {"/", "/health", "/ready", "/metrics", "/snapshot.jpg", "/stream.mjpg"}
+    assert set(document["paths"]) == {"/", "/health", "/ready", "/metrics", "/snapshot.jpg", "/stream.mjpg",
+                                      "/frames/{frame_id}.jpg"}
     assert httpx.get(camera.http + "/docs").status_code == 200
 
 
