@@ -100,7 +100,10 @@ def start(service: Path, cache: Path, path: Path, wait: bool = True) -> Camera:
     env.update(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_VIDEO_PATH=str(path),
                DRISHTI_FPS="30", DRISHTI_EPOCH=EPOCH, DRISHTI_CACHE_DIR=str(cache),
                DRISHTI_LOG_LEVEL="warning", PYTHONPATH=str(service))
-    camera = Camera(subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env), port, time.time())
+    cache.mkdir(parents=True, exist_ok=True)
+    # in a directory of its own: a checkout's config.yaml is not this camera's
+    camera = Camera(subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env, cwd=cache), port,
+                    time.time())
     if wait:
         wait_ready(camera)
     return camera

@@ -50,13 +50,17 @@ def start_camera(port: int, service: Path, cache: Path) -> subprocess.Popen:
     env.update(DRISHTI_PORT=str(port), DRISHTI_HOST="127.0.0.1", DRISHTI_VIDEO_PATH="synthetic:1280x720",
                DRISHTI_FPS="30", DRISHTI_JPEG_QUALITY="85", DRISHTI_MAX_CLIENTS="5000",
                DRISHTI_LOG_LEVEL="warning", DRISHTI_CACHE_DIR=str(cache), PYTHONPATH=str(service))
-    camera = subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env)
+    cache.mkdir(parents=True)
+    # in a directory of its own: a checkout's config.yaml is not this camera's
+    camera = subprocess.Popen([sys.executable, "-m", "drishti_stream"], env=env, cwd=cache)
     base = f"http://127.0.0.1:{port}"
     while True:
         try:
             if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
+            if camera.poll() is not None:
+                raise RuntimeError(f"the camera from {service} exited with {camera.returncode}") from None
             time.sleep(0.2)
     while not first_pass_done(base):
         time.sleep(0.5)  # every frame is encoded once; from now on they are reused
