@@ -127,20 +127,7 @@ class RawWebSocket:
 
     def close_frame(self, timeout: float = 10) -> Close | None:
         """Reads until the server's close frame (None if the connection ends without one)."""
-        self.sock.settimeout(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.protocol.receive_data(data)
-            for event in self.protocol.events_received():
-                if getattr(event, "opcode", None) is Opcode.CLOSE:
-                    return Close.parse(event.data)
-        raise TimeoutError("no close frame")
+        return close_frame(self.protocol, self.sock, timeout)
 
     def close(self) -> None:
         self.sock.close()
@@ -209,3 +196,35 @@ def until_closed(sock: socket.socket, timeout: float = 10) -> bytes:
             return received
         received += chunk
     raise TimeoutError(f"connection still open after {timeout}s: {received[:200]!r}")
+
+
+def status_for(port: int, request: bytes, until_close: bool = True) -> int:
+    """Sends a raw request and returns the status of the camera's answer; with `until_close`, also waits for
+    the camera to close the connection (it must, within `until_closed`'s timeout)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:  # refused before all of it was read: the answer is on its way
+            pass
+        status, _, _ = response_head(sock)
+        if until_close:
+            until_closed(sock)
+    return status
+
+
+def close_frame(protocol: ClientProtocol, sock: socket.socket, timeout: float) -> Close | None:
+    """Reads until the server's close frame (None if the connection ends without one)."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(1 << 20)
+        except ConnectionResetError:
+            return None
+        if not data:
+            return None
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            if getattr(event, "opcode", None) is Opcode.CLOSE:
+                return Close.parse(event.data)
+    raise TimeoutError("no close frame")

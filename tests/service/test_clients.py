@@ -16,6 +16,7 @@ from websockets.frames import Close, Opcode
 from websockets.uri import parse_uri
 
 from hack.cluster.testing import wait_until
+from tests.service.abuse import close_frame
 from tests.service.camera import Camera, assert_every_frame_sent, assert_on_time, collect, metric_samples
 
 
@@ -44,18 +45,7 @@ class RawClient:
 
     def read_until_close(self, timeout: float = 5) -> Close | None:
         """Resumes reading: everything queued, then the server's close frame (None if the socket ended)."""
-        self.sock.settimeout(timeout)
-        while True:
-            try:
-                data = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.protocol.receive_data(data)
-            for event in self.protocol.events_received():
-                if getattr(event, "opcode", None) is Opcode.CLOSE:
-                    return Close.parse(event.data)
+        return close_frame(self.protocol, self.sock, timeout)
 
     def close(self) -> None:
         self.sock.close()
