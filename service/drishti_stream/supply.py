@@ -34,6 +34,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from opentelemetry import trace
 
 from drishti_stream import protocol, telemetry
 from drishti_stream.sources import FrameSource
@@ -267,10 +268,15 @@ class FrameSupply:
         workers = encoder_threads()
         in_flight = threading.BoundedSemaphore(workers * 2)
         full = threading.Event()
+        # one trace for the whole pass: its reads and encodes are its children, on whichever thread
+        fill_span = telemetry.tracer.start_span("frame_store.fill",
+                                                attributes={"drishti.frames": store.count})
 
         def encode_and_put(index: int, image: np.ndarray) -> None:
             try:
-                if not store.put(index, self._encoded(index, image)):
+                with trace.use_span(fill_span):
+                    tail = self._encoded(index, image)
+                if not store.put(index, tail):
                     full.set()
                 telemetry.FRAME_STORE_BYTES.set(store.size)
             except Exception as exc:  # the producer waiting for this frame raises it
@@ -290,7 +296,8 @@ class FrameSupply:
                     index = _first_not_taken(taken, self._clock.source_index(position))
                     position += 1
                     taken[index] = 1
-                    image = self._read(index)
+                    with trace.use_span(fill_span):
+                        image = self._read(index)
                     in_flight.acquire()
                     pool.submit(encode_and_put, index, image)
             if self._closed or self._error is not None:
@@ -308,6 +315,7 @@ class FrameSupply:
         except Exception as exc:  # a frame that cannot be decoded: the producer waiting for it raises it
             self._error = exc
         finally:
+            fill_span.end()
             self._release_lock()
             with self._written:
                 self._written.notify_all()
