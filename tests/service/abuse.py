@@ -90,6 +90,7 @@ class HealthyClients:
         wait_until(lambda: all(len(ids) >= 3 for ids in self.ids) or self.errors, 15, 0.05,
                    what="healthy clients receiving frames")
         assert not self.errors, self.errors
+        self.fds = open_fds(self.camera.process.pid)  # the camera's, these clients connected
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -98,6 +99,13 @@ class HealthyClients:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
         self._loop.close()
+
+    def assert_camera_unharmed(self) -> None:
+        """After an abuse: /health and /ready answer promptly, the camera's fds are back to what they were
+        with only these clients, and these clients lost nothing."""
+        health_answers_within(self.camera)
+        fds_back_to(self.camera, self.fds)
+        self.assert_nothing_lost()
 
     def assert_nothing_lost(self) -> None:
         """Each client got every frame id in order, missing only those the camera itself skipped (a starved

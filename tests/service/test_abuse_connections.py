@@ -18,7 +18,6 @@ from tests.service.abuse import (
     HealthyClients,
     fds_back_to,
     health_answers_within,
-    open_fds,
     response_head,
     until_closed,
     upgrade_request,
@@ -31,7 +30,6 @@ def test_slowloris_and_silent_connections_are_closed_after_request_timeout(start
     timeout = 1.0
     camera = start_camera(**SMALL, DRISHTI_REQUEST_TIMEOUT=str(timeout), DRISHTI_SEND_TIMEOUT="1")
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
         port = ("127.0.0.1", camera.port)
         headers = [socket.create_connection(port) for _ in range(20)]  # GET /health, trickled
         upgrades = [socket.create_connection(port) for _ in range(20)]  # an upgrade, trickled
@@ -64,7 +62,7 @@ def test_slowloris_and_silent_connections_are_closed_after_request_timeout(start
         wait_until(lambda: camera.sample("drishti_client_disconnects_total", reason="send_timeout") >= 5, 15,
                    what="the never-reading clients closed for their send_timeout")
         health_answers_within(camera)
-        fds_back_to(camera, baseline)
+        fds_back_to(camera, healthy.fds)
         for sock in headers + upgrades + silent + never_read:
             sock.close()
         healthy.assert_nothing_lost()
@@ -80,8 +78,6 @@ def _send_quietly(sock: socket.socket, data: bytes) -> None:
 def test_a_flood_beyond_max_clients_is_refused_with_1013_and_leaves_nothing_open(start_camera):
     camera = start_camera(**SMALL, DRISHTI_MAX_CLIENTS="8")  # the 5 healthy clients and 3 more
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
-
         async def flood(count: int) -> list[websockets.frames.Close | None]:
             async def one() -> websockets.frames.Close | None:
                 async with websockets.connect(camera.ws, open_timeout=20) as ws:
@@ -100,16 +96,12 @@ def test_a_flood_beyond_max_clients_is_refused_with_1013_and_leaves_nothing_open
         refused = [close for close in results if close is not None]
         assert len(refused) == 97, f"3 of 100 admitted, up to the limit: {len(refused)} refused"
         assert all(c.code == 1013 and "limit of 8 clients" in c.reason for c in refused), refused[:3]
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()
 
 
 def test_a_thousand_connect_and_disconnect_cycles_leave_nothing_open(start_camera):
     camera = start_camera(**SMALL)
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
-
         async def cycles(count: int, workers: int) -> None:
             async def worker(index: int) -> None:
                 for cycle in range(index, count, workers):
@@ -136,6 +128,4 @@ def test_a_thousand_connect_and_disconnect_cycles_leave_nothing_open(start_camer
 
         asyncio.run(cycles(1000, 10))
         wait_until(lambda: camera.info()["clients"] == 5, 10, what="only the healthy clients subscribed")
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()

@@ -14,11 +14,9 @@ import time
 from tests.service.abuse import (
     HealthyClients,
     RawWebSocket,
-    fds_back_to,
     frame,
     health_answers_within,
     memory_mb,
-    open_fds,
     response_head,
     status_for,
     upgrade_request,
@@ -32,7 +30,6 @@ SMALL = {"DRISHTI_VIDEO_PATH": "synthetic:320x240", "DRISHTI_FPS": "30", "DRISHT
 def test_malformed_upgrade_requests_get_a_4xx_and_cost_the_healthy_clients_nothing(start_camera):
     camera = start_camera(**SMALL)
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
         refused = {
             "unsupported version": upgrade_request(Sec_WebSocket_Version="12"),
             "no version": upgrade_request(Sec_WebSocket_Version=None),
@@ -58,9 +55,7 @@ def test_malformed_upgrade_requests_get_a_4xx_and_cost_the_healthy_clients_nothi
                 while len(rest) < 2:
                     rest += sock.recv(65536)
                 assert rest[0] == 0x80 | TEXT, f"{offer}: an uncompressed (RSV1 clear) text frame comes first"
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()
 
 
 def test_frames_that_break_rfc6455_get_the_rfc_close_code(start_camera):
@@ -84,7 +79,6 @@ def test_frames_that_break_rfc6455_get_the_rfc_close_code(start_camera):
             frame(TEXT, b"a" * 40_000, fin=False) + frame(CONT, b"a" * 40_000), 1009),
     }
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
         for name, (data, code) in violations.items():
             client = RawWebSocket(camera)
             client.sock.sendall(data)
@@ -92,16 +86,13 @@ def test_frames_that_break_rfc6455_get_the_rfc_close_code(start_camera):
             assert close is not None and close.code == code, f"{name}: {close}"
             client.close()
         assert camera.process.poll() is None
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()
 
 
 def test_a_ping_flood_is_answered_while_read_and_held_back_by_tcp_while_not(start_camera):
     # a long send_timeout: only the camera's flow control, not the slow-client timeout, may stop the flood
     camera = start_camera(**SMALL, DRISHTI_SEND_TIMEOUT="60")
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
         reader = RawWebSocket(camera)  # floods pings as fast as the camera takes them, and reads its pongs
         pongs = 0
         flooding = threading.Event()
@@ -152,15 +143,12 @@ def test_a_ping_flood_is_answered_while_read_and_held_back_by_tcp_while_not(star
         assert sent < cap, f"the camera took {sent >> 20} MB of pings from a client reading none of its pongs"
         assert memory_mb(camera.process.pid) - rss < 32, "pongs piled up in the camera's memory"
         flooder.close()
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()
 
 
 def test_a_100_mb_message_is_cut_off_at_the_size_limit_without_being_buffered(start_camera):
     camera = start_camera(**SMALL)
     with HealthyClients(camera) as healthy:
-        baseline = open_fds(camera.process.pid)
         rss, peak = memory_mb(camera.process.pid), memory_mb(camera.process.pid, "VmHWM")
         total, chunk = 100 << 20, 60_000
         first = frame(BINARY, bytes(chunk), fin=False)
@@ -184,6 +172,4 @@ def test_a_100_mb_message_is_cut_off_at_the_size_limit_without_being_buffered(st
             client.close()
         assert memory_mb(camera.process.pid) - rss < 20
         assert memory_mb(camera.process.pid, "VmHWM") - peak < 20, "the message was buffered"
-        health_answers_within(camera)
-        fds_back_to(camera, baseline)
-        healthy.assert_nothing_lost()
+        healthy.assert_camera_unharmed()
