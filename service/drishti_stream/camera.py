@@ -8,7 +8,6 @@ client (and, while a client asks for it, once more with extended metadata).
 from __future__ import annotations
 
 import asyncio
-import binascii
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 
 from drishti_stream import protocol, store, telemetry
 from drishti_stream.clock import FrameClock, source_index
-from drishti_stream.protocol import TAIL_END, message_head
+from drishti_stream.protocol import message_head, tail_jpeg
 from drishti_stream.settings import Settings
 from drishti_stream.sources import FrameSource
 from drishti_stream.supply import FrameSupply
@@ -49,8 +48,7 @@ class Frame:
     def jpeg(self) -> bytes:
         """The JPEG itself, decoded once, when an MJPEG client or an endpoint first asks for it."""
         if self._jpeg is None:
-            jpeg = binascii.a2b_base64(memoryview(self.tail)[:-len(TAIL_END)])
-            object.__setattr__(self, "_jpeg", jpeg)  # a memo, not a change
+            object.__setattr__(self, "_jpeg", tail_jpeg(self.tail))  # a memo, not a change
         assert self._jpeg is not None
         return self._jpeg
 
@@ -107,7 +105,7 @@ class Camera:
     def jpeg(self, frame_id: int) -> bytes:
         """The exact JPEG that frame `frame_id` carries (or carried), for `GET /frames/{id}.jpg`."""
         tail, _ = self.supply.get(self.source_index(frame_id), self.clock.due(frame_id))
-        return binascii.a2b_base64(memoryview(tail)[:-len(TAIL_END)])
+        return tail_jpeg(tail)
 
     def produce(self, frame_id: int, with_meta: bool = False) -> Frame:
         """Builds frame `frame_id`: a pure function of the source and the id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import json
 from functools import cache
 from importlib.resources import files
@@ -30,6 +31,11 @@ def message_tail(image_b64: bytes) -> bytes:
     """A message from its image on: the same for a source frame whatever its frame id (the frame store
     keeps it)."""
     return image_b64 + TAIL_END
+
+
+def tail_jpeg(tail: bytes) -> bytes:
+    """The JPEG a message tail carries."""
+    return binascii.a2b_base64(memoryview(tail)[:-len(TAIL_END)])
 
 
 

@@ -1,9 +1,10 @@
 """The frame store: a source's frames, encoded once, in one file under `cache.dir`, for every later loop,
 restart and replica that shares the directory.
 
-A store holds each source frame's JPEG in base64, the form the v1.0 message carries, so a message is
-assembled without encoding anything. Its name is a digest of everything that determines those bytes.
-Layout: a header, one index entry (offset, length, CRC-32) per source frame, then the data.
+A store holds each source frame's bytes as the camera serves them (its message tail: the JPEG in base64
+and the message's end), so a message is assembled without encoding anything. Its name is a digest of
+everything that determines those bytes. Layout: a header, one index entry (offset, length, CRC-32) per
+source frame, then the data.
 
 Writing is guarded by an exclusive `flock` on a lock file beside the store, held for the whole fill: a
 camera that cannot take it serves from the file while another one fills it. A writer always starts from a
@@ -59,11 +60,9 @@ class FrameStore:
         self.count = count
         self.state = state
         self._map = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
-        self._fd = fd
         self.file = StoreFile(fd)  # from here on the fd is the file's to close
         self._end = data_start(count)  # the writer's next offset
         self._append = threading.Lock()
-        self.written = 0  # frames present, as far as this process has seen
 
     @property
     def complete(self) -> bool:
@@ -127,7 +126,6 @@ class FrameStore:
                 self.close()
                 raise StoreInvalid(f"frame {index} fails its CRC check")
         self._end = len(self._map)
-        self.written = self.count
 
     def get(self, index: int) -> tuple[bytes, int] | None:
         """Frame `index`'s bytes and their offset in the file, or None while they are not written (or not
@@ -148,17 +146,17 @@ class FrameStore:
             if offset + len(data) > len(self._map):
                 return False
             self._end += len(data)
-            self.written += 1
-        os.pwrite(self._fd, data, offset)
-        os.pwrite(self._fd, ENTRY.pack(offset, len(data), zlib.crc32(data)), HEADER.size + index * ENTRY.size)
+        fd = self.file.fd
+        os.pwrite(fd, data, offset)
+        os.pwrite(fd, ENTRY.pack(offset, len(data), zlib.crc32(data)), HEADER.size + index * ENTRY.size)
         return True
 
     def finish(self, key: bytes) -> None:
         """Marks a fully written store complete, durably; it is never written again."""
-        os.ftruncate(self._fd, self._end)
-        os.fsync(self._fd)
-        os.pwrite(self._fd, HEADER.pack(MAGIC, FORMAT_VERSION, COMPLETE, self.count, self._end, key), 0)
-        os.fsync(self._fd)
+        os.ftruncate(self.file.fd, self._end)
+        os.fsync(self.file.fd)
+        os.pwrite(self.file.fd, HEADER.pack(MAGIC, FORMAT_VERSION, COMPLETE, self.count, self._end, key), 0)
+        os.fsync(self.file.fd)
         self.state = COMPLETE
 
     def close(self) -> None:

@@ -41,6 +41,8 @@ from drishti_stream.sources import FrameSource
 from drishti_stream.store import FORMAT_VERSION, FrameStore, StoreInvalid, WriterLock
 from drishti_stream.wire import FileRange
 
+log = logging.getLogger(__name__)
+
 Tail = tuple[bytes, FileRange | None]  # a message tail, and where it lies in the store's file
 
 
@@ -53,7 +55,6 @@ class FillClock(Protocol):
     def source_index(self, frame_id: int) -> int:
         """The source frame that frame id shows."""
 
-log = logging.getLogger(__name__)
 
 FOLLOW_POLL_S = 0.002
 FOLLOW_GRACE_S = 0.5  # how long past its due time a follower waits for the writer's frame
