@@ -206,13 +206,13 @@ class ControlPlane:
         (self.dir / "ports.json").write_text(json.dumps(asdict(self.ports)) + "\n")
         self._write_pki_and_configs()
         try:
-            self._spawn("etcd", self._etcd_args())
-            self._spawn("kube-apiserver", self._apiserver_args())
+            self._spawn("etcd")
+            self._spawn("kube-apiserver")
             self._wait("etcd is healthy", self._etcd_healthy, deadline, "etcd")
             self._wait("kube-apiserver is ready", self._apiserver_ready, deadline, "kube-apiserver")
-            self._spawn("kube-controller-manager", self._controller_manager_args())
-            self._spawn("kube-scheduler", self._scheduler_args())
-            self._spawn("kwok", self._kwok_args(), env={"KWOK_WORKDIR": str(self.dir / "kwok")})
+            self._spawn("kube-controller-manager")
+            self._spawn("kube-scheduler")
+            self._spawn("kwok")
             self._register_node()
             self._wait(f"node {NODE_NAME} is Ready", self._node_ready, deadline, "kwok")
             self._wait("kube-controller-manager and kube-scheduler are healthy", self._controllers_healthy,
@@ -240,6 +240,23 @@ class ControlPlane:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one component, as a crash would (fault tests); its state stays, for `revive`."""
+        pid = self._recorded_pids()[name]
+        if not self._ours(pid):
+            raise ControlPlaneError(f"{name} is not running")
+        os.kill(pid, signal.SIGKILL)
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            proc.wait()
+
+    def revive(self, name: str, timeout: float = 60.0) -> None:
+        """Start a killed component again, with its arguments, ports and state; return once it is healthy."""
+        self._spawn(name)
+        checks = {"etcd": self._etcd_healthy, "kube-apiserver": self._apiserver_ready}
+        healthy = checks.get(name, lambda: True)
+        self._wait(f"{name} is healthy again", healthy, time.monotonic() + timeout, name)
+
     def rss_bytes(self) -> dict[str, int]:
         """Resident memory of each running component, from /proc."""
         out = {}
@@ -258,12 +275,16 @@ class ControlPlane:
 
     # -- plumbing
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(self, name: str) -> None:
         binary = self.bin_dir / name
+        args = {"etcd": self._etcd_args, "kube-apiserver": self._apiserver_args,
+                "kube-controller-manager": self._controller_manager_args,
+                "kube-scheduler": self._scheduler_args, "kwok": self._kwok_args}[name]()
+        env = {"KWOK_WORKDIR": str(self.dir / "kwok")} if name == "kwok" else {}
         with open(self.logs / f"{name}.log", "ab") as logf:
             proc = subprocess.Popen(
                 [str(binary), *args], stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                cwd=self.dir, env={**os.environ, **(env or {})}, start_new_session=True,
+                cwd=self.dir, env={**os.environ, **env}, start_new_session=True,
                 # Runs between fork and exec; the harness starts components from one thread only.
                 preexec_fn=_die_with_parent if self.attached else None,  # noqa: PLW1509
             )
