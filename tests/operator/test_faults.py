@@ -167,7 +167,9 @@ def test_a_burst_of_cameras_converges_after_a_kill(victim: str, cams: Cameras, o
     else:
         assert operator.running and operator.starts == starts, "the operator exited during the outage"
         lines = fault_lines(log)
-        assert lines, f"the operator logged nothing about the {victim} outage"
+        # Without its API server every watch breaks, and Kopf says it retries them. Without etcd the API
+        # server holds the watches open: only calls in flight then fail or wait, and there may be none.
+        assert lines or victim == "etcd", "the operator logged nothing about the outage"
         print(f"operator log: {len(lines)} lines about failed or slow calls, e.g.\n" + "\n".join(
             line[:240] for line in lines[:: max(1, len(lines) // 6)]))
 
