@@ -2,7 +2,8 @@
 
 Each connection does the real handshake with websockets' sans-I/O client, then reads frames with a scanner
 that only looks at the first bytes of each message (frame_id, timestamp): the load generator must cost far
-less than the server it measures, and JSON-decoding 2 GB/s of images would not.
+less than the server it measures, and JSON-decoding 2 GB/s of images would not. It answers the camera's
+keepalive pings, as any WebSocket client does: uvicorn closes a client that has not answered one in 20 s.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 import re
 import sys
 import time
+from typing import cast
 
 import uvloop
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
 HEAD = re.compile(rb'"frame_id":(\d+),"timestamp":([0-9.]+)')
-HEAD_BYTES = 96
+HEAD_BYTES = 125  # enough for frame_id and timestamp, and all of a ping's payload (at most 125)
+PING = 0x9
 
 
 class StreamClient(asyncio.BufferedProtocol):
@@ -32,12 +35,13 @@ class StreamClient(asyncio.BufferedProtocol):
         self.memory = memoryview(bytearray(1 << 18))
         self.header = bytearray()  # the current frame header, while it is incomplete
         self.need = 0  # payload bytes of the current message still to come
+        self.opcode = 0  # the current frame's
         self.head = bytearray()  # its first bytes, which hold frame_id and timestamp
         self.ids: list[int] = []
         self.latencies: list[float] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.ws.send_request(self.ws.connect())
         transport.write(b"".join(self.ws.data_to_send()))
 
@@ -79,10 +83,17 @@ class StreamClient(asyncio.BufferedProtocol):
             if length < 0 or len(self.header) < wanted:
                 continue
             self.need = int.from_bytes(self.header[2:wanted], "big") if wanted > 2 else length
+            self.opcode = self.header[0] & 0x0F
             self.header.clear()
             self.head.clear()
+            if not self.need:
+                self.record(now)
 
     def record(self, now: float) -> None:
+        if self.opcode == PING:
+            self.ws.send_pong(bytes(self.head))
+            self.transport.write(b"".join(self.ws.data_to_send()))
+            return
         start, end = self.window
         match = HEAD.search(self.head)
         if match and start <= now <= end:
