@@ -47,9 +47,11 @@ _URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://"
 _NOT_A_FILE = r"^([a-zA-Z][a-zA-Z0-9+.-]*://|synthetic(:|$))"
 SOURCE_MAX_LENGTH = 4096
 
+# Kubernetes' quantity grammar, narrowed to what its parser takes and can afford: an exponent is an integer of
+# at most two digits (the grammar allows `1e1.5`, which the parser refuses, and `1e9999999999`, which pins the
+# API server's CPUs), and the number has at most 20 digits before and after its point.
 QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|"
-    r"(\.[0-9]+))))?$"
+    r"^(\+|-)?(([0-9]{1,20}(\.[0-9]{0,20})?)|(\.[0-9]{1,20}))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]{1,2}))?$"
 )
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

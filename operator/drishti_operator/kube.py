@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,11 @@ from drishti_operator.tracing import api_span
 
 logger = logging.getLogger(__name__)
 SLOW_CALL_S = 5.0  # API calls slower than this are logged, with their time in the queue and on the wire
-APPLY = "application/apply-patch+yaml"  # JSON is YAML: the client sends the dict as JSON
+APPLY = "application/apply-patch+yaml"  # JSON is YAML: `apply_body` sends JSON
 MERGE = "application/merge-patch+json"
+NOT_YAML = re.compile("[\x7f-\x9f\ufffe\uffff]")  # characters JSON leaves raw and YAML does not take
+APPLY_PATHS = {"Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+               "Service": "/api/v1/namespaces/{namespace}/services/{name}"}
 # The API server's words when a child would get a second controller (a camera deleted and created again).
 PREVIOUS_OWNER = "Only one reference can have Controller set to true"
 
@@ -114,9 +118,9 @@ class Kube:
         patch = {"Deployment": self.apps.patch_namespaced_deployment,
                  "Service": self.core.patch_namespaced_service}[obj["kind"]]
         kind, namespace, name = obj["kind"], meta["namespace"], meta["name"]
+        body = apply_body(obj)
         try:
-            return await self._call("apply", kind, namespace, name, patch, name, namespace, dict(obj),
-                                    field_manager=MANAGER, force=True, _content_type=APPLY)
+            return await self._call("apply", kind, namespace, name, self._apply, kind, namespace, name, body)
         except ApiException as exc:
             if exc.status != 422:
                 raise
@@ -125,8 +129,22 @@ class Kube:
                                  {"spec": obj["spec"]}, field_manager=MANAGER, _content_type=MERGE)
             except ApiException:
                 raise exc from None
-        return await self._call("apply", kind, namespace, name, patch, name, namespace, dict(obj),
-                                field_manager=MANAGER, force=True, _content_type=APPLY)
+        return await self._call("apply", kind, namespace, name, self._apply, kind, namespace, name, body)
+
+    def _apply(self, kind: str, namespace: str, name: str, body: bytes, **_: Any) -> Any:
+        """The apply request, with its body already serialized (see `apply_body`): the typed methods take
+        only a dict, which the client serializes itself. Returns the raw response, as the typed methods do
+        with `_preload_content=False`; a refusal raises ApiException, as theirs."""
+        method, url, headers, _body, _form = self.api.param_serialize(
+            "PATCH", APPLY_PATHS[kind], path_params={"namespace": namespace, "name": name},
+            query_params=[("fieldManager", MANAGER), ("force", True)],
+            header_params={"Content-Type": APPLY, "Accept": "application/json"},
+            auth_settings=["BearerToken"])
+        response = self.api.call_api(method, url, headers, body=body)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     async def get_camera(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -144,6 +162,17 @@ class Kube:
                                 self.custom.patch_namespaced_custom_object_status,
                                 GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)},
                                 _content_type=MERGE)
+
+
+def apply_body(obj: Mapping[str, Any]) -> bytes:
+    """An apply request's body: JSON (which is YAML) in UTF-8, as the API server's YAML decoder takes it.
+
+    The client's own serialization escapes every character beyond ASCII, and one beyond U+FFFF as a surrogate
+    pair, which that decoder refuses; raw, it refuses the characters YAML does not allow in a document
+    instead (C1 controls, U+FFFE, U+FFFF): those, and only those, stay escaped. They can only be in strings.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return NOT_YAML.sub(lambda found: f"\\u{ord(found.group()):04x}", text).encode()
 
 
 def _json_of(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:

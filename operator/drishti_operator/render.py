@@ -188,6 +188,11 @@ def _volumes(spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     ]
     volume = spec.get("volume")
     if volume:
+        own = {posixpath.normpath(m["mountPath"]): m["name"] for m in mounts}
+        path = posixpath.normpath(volume.get("mountPath", "/videos"))
+        if path in own:
+            raise InvalidSpec(f"volume.mountPath {path} is where the camera's own {own[path]} volume is "
+                              "mounted: choose another path")
         volumes.append({"name": "video",
                         "persistentVolumeClaim": {"claimName": volume["claimName"], "readOnly": True}})
         mount = {"name": "video", "mountPath": volume.get("mountPath", "/videos"), "readOnly": True}

@@ -420,3 +420,9 @@ def test_child_labels_put_the_standard_ones_over_the_cameras() -> None:
 def test_label_selector_selects_the_cameras_pods() -> None:
     assert render.label_selector("gate-1") == ("app.kubernetes.io/name=drishti-stream,"
                                                "app.kubernetes.io/instance=gate-1")
+
+
+@pytest.mark.parametrize("path", ["/tmp", "/var/cache/drishti/", "/var/cache/drishti/frames/."])
+def test_a_video_volume_over_the_cameras_own_mounts_is_invalid(path: str) -> None:
+    with pytest.raises(InvalidSpec, match="volume.mountPath"):
+        render_deployment(camera(source="gate.mp4", volume={"claimName": "videos", "mountPath": path}))
