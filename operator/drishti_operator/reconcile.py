@@ -3,7 +3,8 @@
 It runs on create, on every spec (or label) change and when the operator starts (resume): it renders the
 Deployment and the Service (`render`) and applies both (server-side apply: unchanged renderings change
 nothing). A spec the camera or the API server refuses is reported as Degraded and not retried until it
-changes; an unreachable or failing API server is retried (the policy is `kube.classify`'s).
+changes; an unreachable or failing API server is retried (the policy is `kube.classify`'s), and a 5xx that
+outlasts a few retries is reported as Degraded meanwhile: it may be how the API server refuses this child.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from drishti_operator.status import DeploymentSummary, Failure
 from drishti_operator.status_writer import schedule_status, write_status
 from drishti_operator.tracing import reconcile_span
 
+REPORT_AFTER_RETRIES = 3  # a 5xx still there after this many retries (5 s apart) shows in the status
+
 
 @kopf.on.resume(*CAMERAS)
 @kopf.on.create(*CAMERAS)
 @kopf.on.update(*CAMERAS)
-async def reconcile(*, body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger,
+async def reconcile(*, body: kopf.Body, reason: str, retry: int, memo: kopf.Memo, logger: kopf.Logger,
                     cameras: CameraIndex | None = None, camera_deployments: DeploymentIndex | None = None,
                     camera_pods: PodIndex | None = None, **_: Any) -> None:
     """Render the children, apply them, write the status."""
@@ -34,13 +37,13 @@ async def reconcile(*, body: kopf.Body, reason: str, memo: kopf.Memo, logger: ko
     camera = compact(body)
     key = (camera["metadata"]["namespace"], camera["metadata"]["name"])
     with runtime.reconciling():
-        await _reconcile(runtime, indices, camera, key, str(reason), logger)
+        await _reconcile(runtime, indices, camera, key, str(reason), logger, retry=retry)
     # The status follows (debounced with the children's own events): one write for the whole burst.
     schedule_status(runtime, indices, key, logger)
 
 
 async def _reconcile(runtime: Runtime, indices: Indices, camera: dict[str, Any], key: Key, action: str,
-                     logger: kopf.Logger) -> None:
+                     logger: kopf.Logger, *, retry: int = 0) -> None:
     with reconcile_span(action, *key, camera["metadata"].get("generation", 0)) as span:
         async with runtime.lock(key):
             before = indices.deployment(key)
@@ -59,7 +62,7 @@ async def _reconcile(runtime: Runtime, indices: Indices, camera: dict[str, Any],
                 if problem is None:
                     raise
                 span.outcome = _outcome_of(problem)
-                await _give_way(runtime, indices, camera, problem, logger)
+                await _give_way(runtime, indices, camera, problem, logger, retry)
             runtime.failures.pop(key, None)
             _remember(runtime, camera, live_deployment, live_service)
             span.outcome = _outcome(before, live_deployment)
@@ -74,7 +77,7 @@ def _outcome_of(problem: ApiError) -> str:
 
 
 async def _give_way(runtime: Runtime, indices: Indices, camera: dict[str, Any], problem: ApiError,
-                    logger: kopf.Logger) -> NoReturn:
+                    logger: kopf.Logger, retry: int) -> NoReturn:
     """Ends a reconcile whose apply failed: reports what the user must fix, and tells Kopf when to retry."""
     failure = Failure(problem.reason, problem.message)
     if problem.verdict is Verdict.PREVIOUS_OWNER:
@@ -90,6 +93,8 @@ async def _give_way(runtime: Runtime, indices: Indices, camera: dict[str, Any], 
         raise kopf.TemporaryError(f"not allowed: {problem.message}", delay=problem.delay) from None
     if problem.status is None:
         raise kopf.TemporaryError(problem.message, delay=problem.delay) from None
+    if problem.status >= 500 and retry >= REPORT_AFTER_RETRIES:
+        await _fail(runtime, indices, camera, failure, logger, permanent=False)
     raise kopf.TemporaryError(f"API error {problem.status}: {problem.message}", delay=problem.delay) from None
 
 
@@ -114,14 +119,21 @@ def _remember(runtime: Runtime, camera: Mapping[str, Any], deployment: Mapping[s
 
 async def _fail(runtime: Runtime, indices: Indices, camera: Mapping[str, Any], failure: Failure,
                 logger: kopf.Logger, *, permanent: bool = True) -> None:
-    """Reports a failure in the status (Degraded) instead of retrying a spec that cannot work."""
+    """Reports a failure in the status (Degraded). A status the API server does not take either is logged:
+    the failure being reported stays what the reconcile raises."""
     meta = camera["metadata"]
     generation = meta.get("generation", 0)
     if permanent:
         runtime.failures[(meta["namespace"], meta["name"])] = (generation, failure)
     logger.warning("%s: %s", failure.reason, failure.message)
-    await write_status(runtime, indices, camera, observed_generation=generation, failure=failure,
-                       logger=logger)
+    try:
+        await write_status(runtime, indices, camera, observed_generation=generation, failure=failure,
+                           logger=logger)
+    except Exception as exc:
+        problem = classify(exc)
+        if problem is None:
+            raise
+        logger.info("status of %s/%s not written: %s", meta["namespace"], meta["name"], problem.message)
 
 
 @kopf.on.event(*CAMERAS)

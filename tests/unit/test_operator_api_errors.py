@@ -21,7 +21,7 @@ import urllib3
 from drishti_operator import drift, status_writer
 from drishti_operator.indices import Indices
 from drishti_operator.kube import PREVIOUS_OWNER, Verdict, classify
-from drishti_operator.reconcile import _reconcile
+from drishti_operator.reconcile import REPORT_AFTER_RETRIES, _reconcile
 from drishti_operator.runtime import Applied, Runtime
 from kubernetes.client.exceptions import ApiException
 
@@ -136,12 +136,13 @@ def test_what_is_not_an_api_error_is_not_classified(exc: BaseException) -> None:
 # --- the reconcile ------------------------------------------------------------------------------------------
 
 
-def reconcile_with(fail: BaseException | None) -> tuple[FakeKube, Runtime, BaseException | None]:
+def reconcile_with(fail: BaseException | None,
+                   retry: int = 0) -> tuple[FakeKube, Runtime, BaseException | None]:
     kube, runtime, indices = setup()
     if fail is not None:
         kube.fail["apply"] = fail
     try:
-        asyncio.run(_reconcile(runtime, indices, camera(), KEY, "create", LOGGER))
+        asyncio.run(_reconcile(runtime, indices, camera(), KEY, "create", LOGGER, retry=retry))
     except BaseException as exc:  # noqa: BLE001 - the outcome under test
         return kube, runtime, exc
     return kube, runtime, None
@@ -195,6 +196,32 @@ def test_reconcile_retries_transient_errors_without_touching_the_status(exc: Bas
     assert isinstance(raised, kopf.TemporaryError) and raised.delay == delay
     assert str(raised).startswith(said)
     assert kube.statuses == [] and KEY not in runtime.failures and KEY not in runtime.applied
+
+
+@pytest.mark.parametrize("status", [500, 504])
+def test_a_5xx_that_outlasts_its_retries_is_reported_and_still_retried(status: int) -> None:
+    exc = api_error(status, "Internal error occurred: quantities must match the regular expression")
+    kube, runtime, raised = reconcile_with(exc, retry=REPORT_AFTER_RETRIES)
+    assert isinstance(raised, kopf.TemporaryError) and raised.delay == 5.0
+    [written] = kube.statuses
+    degraded = {c["type"]: c for c in written["conditions"]}["Degraded"]
+    assert written["phase"] == "Degraded" and degraded["reason"] == "APIError"
+    assert degraded["message"] == "Internal error occurred: quantities must match the regular expression"
+    assert KEY not in runtime.failures  # the same spec is retried: it may pass
+    kube, _, earlier = reconcile_with(exc, retry=REPORT_AFTER_RETRIES - 1)
+    assert isinstance(earlier, kopf.TemporaryError) and kube.statuses == []  # a blip is not reported
+
+
+def test_a_status_the_api_server_refuses_too_leaves_the_reconciles_error() -> None:
+    kube, runtime, indices = setup()
+    kube.fail["apply"] = kube.fail["patch_camera_status"] = api_error(503, "etcdserver: request timed out")
+    with pytest.raises(kopf.TemporaryError, match="API error 503"):
+        asyncio.run(_reconcile(runtime, indices, camera(), KEY, "create", LOGGER, retry=REPORT_AFTER_RETRIES))
+
+
+def test_a_429_is_never_the_cameras_problem() -> None:
+    kube, _, raised = reconcile_with(api_error(429, "slow down"), retry=REPORT_AFTER_RETRIES + 5)
+    assert isinstance(raised, kopf.TemporaryError) and kube.statuses == []
 
 
 def test_reconcile_lets_a_bug_through() -> None:
