@@ -119,14 +119,16 @@ def _terminate(pids: list[int], timeout: float = 10.0) -> None:
             os.waitpid(pid, 0)
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: between fork and exec nothing may load a library
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: ask the kernel to SIGKILL it when the parent dies (PR_SET_PDEATHSIG).
 
     SIGKILL, not SIGTERM: the state is thrown away anyway, and an API server whose etcd is already gone
     takes many seconds to shut down gracefully.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 # --- the control plane --------------------------------------------------------------------------------------
@@ -250,11 +252,11 @@ class ControlPlane:
         if proc is not None:
             proc.wait()
 
-    def revive(self, name: str, timeout: float = 60.0) -> None:
-        """Start a killed component again, with its arguments, ports and state; return once it is healthy."""
+    def revive(self, name: str, timeout: float = 120.0) -> None:
+        """Start a killed etcd or kube-apiserver again, with its arguments, ports and state; return once it is
+        healthy."""
+        healthy = {"etcd": self._etcd_healthy, "kube-apiserver": self._apiserver_ready}[name]
         self._spawn(name)
-        checks = {"etcd": self._etcd_healthy, "kube-apiserver": self._apiserver_ready}
-        healthy = checks.get(name, lambda: True)
         self._wait(f"{name} is healthy again", healthy, time.monotonic() + timeout, name)
 
     def rss_bytes(self) -> dict[str, int]:

@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 SLOW_CALL_S = 5.0  # API calls slower than this are logged, with their time in the queue and on the wire
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: `apply_body` sends JSON
 MERGE = "application/merge-patch+json"
-NOT_YAML = re.compile("[\x7f-\x9f\ufffe\uffff]")  # characters JSON leaves raw and YAML does not take
+# What JSON leaves raw and a YAML document does not take as is: C1 controls (U+0085 it reads as a line break),
+# DEL, U+FFFE and U+FFFF.
+NOT_YAML = re.compile("[\x7f-\x9f\ufffe\uffff]")
 APPLY_PATHS = {"Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
                "Service": "/api/v1/namespaces/{namespace}/services/{name}"}
 # The API server's words when a child would get a second controller (a camera deleted and created again).
@@ -131,10 +133,12 @@ class Kube:
                 raise exc from None
         return await self._call("apply", kind, namespace, name, self._apply, kind, namespace, name, body)
 
-    def _apply(self, kind: str, namespace: str, name: str, body: bytes, **_: Any) -> Any:
+    def _apply(self, kind: str, namespace: str, name: str, body: bytes,
+               _preload_content: bool = False) -> Any:
         """The apply request, with its body already serialized (see `apply_body`): the typed methods take
-        only a dict, which the client serializes itself. Returns the raw response, as the typed methods do
-        with `_preload_content=False`; a refusal raises ApiException, as theirs."""
+        only a dict, which the client serializes itself. Built as they build theirs (the 37 client's
+        `param_serialize` and `call_api`). Returns the raw response, as they do with `_preload_content=False`;
+        a refusal raises ApiException, as theirs."""
         method, url, headers, _body, _form = self.api.param_serialize(
             "PATCH", APPLY_PATHS[kind], path_params={"namespace": namespace, "name": name},
             query_params=[("fieldManager", MANAGER), ("force", True)],
@@ -168,8 +172,8 @@ def apply_body(obj: Mapping[str, Any]) -> bytes:
     """An apply request's body: JSON (which is YAML) in UTF-8, as the API server's YAML decoder takes it.
 
     The client's own serialization escapes every character beyond ASCII, and one beyond U+FFFF as a surrogate
-    pair, which that decoder refuses; raw, it refuses the characters YAML does not allow in a document
-    instead (C1 controls, U+FFFE, U+FFFF): those, and only those, stay escaped. They can only be in strings.
+    pair, which that decoder refuses; raw, it refuses or changes the characters YAML does not take as they
+    are (`NOT_YAML`): those, and only those, stay escaped. They can only be in strings.
     """
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return NOT_YAML.sub(lambda found: f"\\u{ord(found.group()):04x}", text).encode()

@@ -93,7 +93,7 @@ class ApiProxy:
         await self._runner.setup()
         site = web.TCPSite(self._runner, LOOPBACK, 0, ssl_context=self._server_tls)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
 
     async def _shutdown(self) -> None:
         self._cut_streams()  # a watch would otherwise hold the shutdown for up to its 5-minute timeout

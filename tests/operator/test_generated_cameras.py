@@ -919,14 +919,21 @@ class Trial:
                 if not settles(a.expected, latest.get(name), a.spec["replicas"])}
 
 
+def resource_versions(cams: Cameras) -> dict[str, str]:
+    """Each camera's resourceVersion: any write to it, its status included, changes it."""
+    listed = cams.custom.list_namespaced_custom_object(GROUP, VERSION, cams.namespace, PLURAL)["items"]
+    return {c["metadata"]["name"]: c["metadata"]["resourceVersion"] for c in listed}
+
+
 def generate(broken: str | None, check: Callable[[Camera], None]) -> None:
     """One run of the generator, breaking `broken` (None: nothing) in every example."""
     settings(max_examples=VALID_EXAMPLES if broken is None else BROKEN_EXAMPLES, deadline=None, database=None,
+             derandomize=True,  # the same examples in every run: a failure in CI is one to replay
              phases=(Phase.generate,),  # no shrinking: each example is a camera in the cluster
              suppress_health_check=list(HealthCheck))(given(camera=cameras(broken))(check))()
 
 
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(600)
 def test_generated_cameras_are_refused_or_settle_and_the_operator_stays_calm(
         cams: Cameras, operator_process: OperatorProcess, operator_kubeconfig: Path, tmp_path: Path) -> None:
     operator_process.stop()  # one operator at a time: this one serves the test's namespace, with debug logs
@@ -943,31 +950,33 @@ def test_generated_cameras_are_refused_or_settle_and_the_operator_stays_calm(
             for broken in (None, *BREAKABLE):
                 generate(broken, trial.check)
             created_in = time.monotonic() - started
-            wait_until(lambda: calm(own) and not trial.unsettled(seen), timeout=120, interval=1.0,
+            wait_until(lambda: seen.failure is not None or (calm(own) and not trial.unsettled(seen)),
+                       timeout=120, interval=1.0,
                        what=lambda: "cameras to settle:\n" + "\n".join(
                            f"{name}: {why}\n  the operator's last word on it: "
                            f"{last_words(own.text(), cams.namespace, name)}"
                            for name, why in list(trial.unsettled(seen).items())[:10]))
+            assert seen.failure is None, f"the watch failed: {seen.failure!r}"
             settled_in = time.monotonic() - started
             # The last writes of a burst land (a second pod's); then a quiet period, closed by an event that
             # must come after it: a new camera's status, written by the same operator.
             lull_until = time.monotonic() + 30  # a camera that never rests is named below
             while time.monotonic() - seen.events[-1].at < 2.0 and time.monotonic() < lull_until:
                 time.sleep(0.5)
-            quiet_from, log_from = time.monotonic(), len(own.text())
+            versions, log_from = resource_versions(cams), len(own.text())
             time.sleep(QUIET_S)
             cams.create("quiet-marker", replicas=0)
             trial.accepted["quiet-marker"] = Accepted({"replicas": 0}, Outcome("ScaledToZero"))
             wait_until(lambda: not trial.unsettled(seen), timeout=30, what="the marker camera's status")
         assert seen.failure is None, f"the watch failed: {seen.failure!r}"
-        quiet_until = next(e.at for e in seen.events if e.name == "quiet-marker" and e.status)
+        after = resource_versions(cams)
 
         # never crashes
         assert calm(own) and own.proc is not None and own.proc.pid == pid and own.starts == 1
         log = own.text()
 
         # never loops on one object: after settling, no camera changes and no status is written
-        moved = sorted({e.name for e in seen.events if quiet_from <= e.at < quiet_until} - {"quiet-marker"})
+        moved = sorted(name for name, version in versions.items() if after.get(name) != version)
         assert not moved, f"cameras still changing after they settled: {moved[:20]}\n" + "\n".join(
             line for line in log[log_from:].splitlines()
             if any(f"/{name}]" in line for name in moved))[-4000:]

@@ -15,5 +15,6 @@ def test_text_beyond_ascii_is_sent_raw_and_what_yaml_refuses_stays_escaped() -> 
     assert "\U0001f3a5".encode() in body and b"\\ud83c" not in body  # no surrogate pair
     assert all(f"\\u{c:04x}".encode() in body for c in (0x85, 0x7F, 0x9F, 0xFFFE, 0xFFFF))
     assert json.loads(body) == {"spec": {"source": text}}
-    # PyYAML, like the API server's decoder, refuses C1 controls and surrogate escapes in a document.
+    # Read as YAML, as the API server reads it: a raw U+0085 would be a line break, and the client's own
+    # surrogate-pair escapes two lone surrogates.
     assert yaml.safe_load(body.decode()) == {"spec": {"source": text}}
