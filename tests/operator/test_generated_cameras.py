@@ -152,13 +152,13 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Where an accepted camera settles: its phase and, when Degraded, the reason (None: any reason)."""
+    """Where an accepted camera settles: its phase and, when Degraded, the reason."""
 
     phase: str
     reason: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.phase}({self.reason or 'any'})" if self.phase == "Degraded" else self.phase
+        return f"{self.phase}({self.reason})" if self.phase == "Degraded" else self.phase
 
 
 def json_kind(value: Any) -> str:
@@ -465,7 +465,7 @@ def writes_allowed(expected: Outcome, replicas: int) -> tuple[int, int]:
     reported once (`reconcile._fail`) and never retried; otherwise each write follows a change of what the
     status counts: the Deployment appears (before it, `Creating`), and each of `replicas` pods appears and
     becomes ready (or troubled), so at most 2 + 2 * replicas."""
-    if expected.phase == "Degraded" and expected.reason in (None, "InvalidSpec", "Rejected"):
+    if expected.phase == "Degraded" and expected.reason in ("InvalidSpec", "Rejected"):
         return 1, 1
     return 1, 2 + 2 * replicas
 
@@ -750,7 +750,6 @@ SEEDS.append(Camera(spec=MISSING))
 @dataclass(frozen=True)
 class Event:
     at: float  # time.monotonic()
-    type: str
     name: str
     status: dict[str, Any] | None
 
@@ -778,8 +777,8 @@ class CameraWatch(threading.Thread):
                         raise RuntimeError(f"watch error: {body}")
                     self.version = body["metadata"]["resourceVersion"]
                     if event["type"] != "BOOKMARK":
-                        self.events.append(Event(time.monotonic(), event["type"], body["metadata"]["name"],
-                                                 body.get("status")))
+                        name = body["metadata"]["name"]
+                        self.events.append(Event(time.monotonic(), name, body.get("status")))
         except BaseException as exc:  # reported by the test
             self.failure = exc
 
@@ -850,7 +849,7 @@ def settles(expected: Outcome, status: Mapping[str, Any] | None, replicas: int) 
     degraded, ready = condition(status, "Degraded"), condition(status, "Ready")
     if expected.phase == "Degraded":
         return degraded.get("status") == "True" and bool(degraded.get("reason")) \
-            and bool(degraded.get("message")) and expected.reason in (None, degraded["reason"])
+            and bool(degraded.get("message")) and expected.reason == degraded["reason"]
     if expected.phase == "Ready":
         return ready.get("status") == "True" and status.get("readyReplicas") == replicas
     return ready.get("reason") == "ScaledToZero" and degraded.get("status") == "False"
