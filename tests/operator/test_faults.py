@@ -5,10 +5,8 @@ one Deployment and one Service of its own. Times to converge are printed (`pytes
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from kubernetes.client.rest import ApiException
 from hack.cluster.controlplane import ControlPlane
 from hack.cluster.testing import Cluster, wait_until
 from tests.operator.apiproxy import ApiProxy
-from tests.operator.conftest import Cameras
+from tests.operator.conftest import Background, Cameras
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -30,20 +28,19 @@ pytestmark = pytest.mark.cluster
 DOWN_FOR = 10.0  # seconds a killed component stays down
 
 
-class Burst(threading.Thread):
+class Burst(Background):
     """Creates cameras one after another, each tried again until the API server has it: a 409 means an
     earlier try got through although its answer was lost."""
 
     PACE_S = 0.05  # between two cameras
 
     def __init__(self, cams: Cameras, count: int) -> None:
-        super().__init__(name="burst", daemon=True)
+        super().__init__(name="burst")
         self.cams = cams
         self.names = [f"burst-{i:02d}" for i in range(count)]
         self.created: list[str] = []
         self.failed_tries = 0
         self.last_error = ""
-        self.stopping = threading.Event()
 
     def run(self) -> None:
         for name in self.names:
@@ -54,16 +51,6 @@ class Burst(threading.Thread):
             self.created.append(name)
             if self.stopping.wait(self.PACE_S):
                 return
-
-    @contextmanager
-    def running(self) -> Iterator[Burst]:
-        """The burst, stopped when the block ends (a failed test must not leave it creating cameras)."""
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stopping.set()
-            self.join(timeout=10)
 
     def _create(self, name: str) -> bool:
         try:

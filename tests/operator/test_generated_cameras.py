@@ -25,11 +25,9 @@ import json
 import math
 import posixpath
 import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import count
@@ -49,7 +47,7 @@ from kubernetes.client.rest import ApiException
 from pydantic import TypeAdapter, ValidationError
 
 from hack.cluster.testing import wait_until
-from tests.operator.conftest import Cameras
+from tests.operator.conftest import Background, Cameras
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -754,15 +752,14 @@ class Event:
     status: dict[str, Any] | None
 
 
-class CameraWatch(threading.Thread):
+class CameraWatch(Background):
     """Every watch event of the namespace's cameras, from a resourceVersion taken before the first camera."""
 
     def __init__(self, cams: Cameras) -> None:
-        super().__init__(daemon=True, name="camera-watch")
+        super().__init__(name="camera-watch")
         self.cams = cams
         self.events: list[Event] = []
         self.failure: BaseException | None = None
-        self.stopping = threading.Event()
         listed = cams.custom.list_namespaced_custom_object(GROUP, VERSION, cams.namespace, PLURAL)
         self.version = listed["metadata"]["resourceVersion"]
 
@@ -781,15 +778,6 @@ class CameraWatch(threading.Thread):
                         self.events.append(Event(time.monotonic(), name, body.get("status")))
         except BaseException as exc:  # reported by the test
             self.failure = exc
-
-    @contextmanager
-    def running(self) -> Iterator[CameraWatch]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stopping.set()
-            self.join(timeout=10)
 
     def latest(self) -> dict[str, dict[str, Any] | None]:
         return {event.name: event.status for event in list(self.events)}
