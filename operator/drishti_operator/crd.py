@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from drishti_stream.settings import Settings
+from drishti_stream.settings import (
+    SYNTHETIC_ALLOWED,
+    SYNTHETIC_LARGEST,
+    SYNTHETIC_SIZED,
+    SYNTHETIC_SMALLEST,
+    Settings,
+)
 
 from drishti_operator import GROUP, KIND, PLURAL, VERSION
 
@@ -125,13 +131,22 @@ def _source_schema() -> dict[str, Any]:
             "message": "an http(s):// source needs a host: https://host/path/video.mp4",
             "reason": "FieldValueInvalid",
         },
-        {
-            "rule": "!self.startsWith('synthetic:') || self.matches('^synthetic:[0-9]+x[0-9]+$')",
-            "message": "a synthetic source is `synthetic` or `synthetic:WIDTHxHEIGHT`",
-            "reason": "FieldValueInvalid",
-        },
+        _synthetic_size_rule(),
     ]
     return schema
+
+
+def _synthetic_size_rule() -> dict[str, str]:
+    """`synthetic:WxH` within the sizes the camera draws (the settings' own bounds)."""
+    width = f"int(self.substring({len('synthetic:')}).split('x')[0])"
+    height = "int(self.split('x')[1])"
+    (min_w, min_h), (max_w, max_h) = SYNTHETIC_SMALLEST, SYNTHETIC_LARGEST
+    return {
+        "rule": f"!self.startsWith('synthetic:') || self.matches('{SYNTHETIC_SIZED}') "
+                f"&& {min_w} <= {width} && {width} <= {max_w} && {min_h} <= {height} && {height} <= {max_h}",
+        "message": f"a synthetic source is {SYNTHETIC_ALLOWED}",
+        "reason": "FieldValueInvalid",
+    }
 
 
 def _quantities(description: str) -> dict[str, Any]:
@@ -318,6 +333,7 @@ def name_rule() -> dict[str, Any]:
         "message": f"name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a "
                    f"letter, at most {longest} characters): it names the camera's Service",
         "reason": "FieldValueInvalid",
+        "fieldPath": ".metadata.name",  # valid only because the schema declares metadata.name
     }
 
 
@@ -361,7 +377,7 @@ def build_crd() -> dict[str, Any]:
                     "properties": {
                         "apiVersion": {"type": "string"},
                         "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
+                        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
                         "spec": spec_schema(),
                         "status": status_schema(),
                     },

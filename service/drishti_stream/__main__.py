@@ -70,6 +70,8 @@ def serve() -> int:
         ws=CameraWebSocketProtocol,
         ws_per_message_deflate=False,  # compressing JPEG costs CPU per client per frame and saves nothing
         ws_max_size=64 * 1024,  # clients only ever send small control messages
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
         log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=1,

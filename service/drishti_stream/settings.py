@@ -8,6 +8,7 @@ from it, so the three can never disagree.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -20,6 +21,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 ENV_PREFIX = "DRISHTI_"
 CONFIG_ENV = "DRISHTI_CONFIG"
 DEFAULT_CONFIG_FILE = "config.yaml"
+LATEST_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
+SYNTHETIC_SIZED = r"^synthetic:([0-9]{1,5})x([0-9]{1,5})$"
+SYNTHETIC_DEFAULT_SIZE = (1280, 720)
+SYNTHETIC_SMALLEST = (160, 120)
+SYNTHETIC_LARGEST = (7680, 4320)
+SYNTHETIC_ALLOWED = ("`synthetic` or `synthetic:WIDTHxHEIGHT` from {}x{} to {}x{}"
+                     .format(*SYNTHETIC_SMALLEST, *SYNTHETIC_LARGEST))
 
 
 def _default_cache_dir() -> Path:
@@ -53,10 +61,12 @@ class Settings(BaseSettings):
     epoch: float | None = setting(
         None, "stream.epoch",
         "Unix time of frame 0. Fix it to keep frame ids across restarts and replicas; unset = start time.",
-        gt=0)
+        allowed=f"a Unix time in seconds, above 0 and at most {LATEST_EPOCH} (9999-12-31T23:59:59Z)",
+        gt=0, le=LATEST_EPOCH)
     video_path: str = setting(
         "synthetic", "video.path",
-        "Video to replay: a file path, gs://bucket/object, http(s)://..., or synthetic[:WxH].", min_length=1)
+        "Video to replay: a file path, gs://bucket/object, http(s)://..., or synthetic[:WxH].",
+        allowed=f"a file path, gs://bucket/object, http(s)://... or {SYNTHETIC_ALLOWED}", min_length=1)
     gcs_endpoint: str | None = setting(
         None, "video.gcs_endpoint",
         "Endpoint of the Cloud Storage API for gs:// videos, e.g. an emulator's http://host:port (asked "
@@ -89,6 +99,15 @@ class Settings(BaseSettings):
         16_384, "server.max_header_bytes",
         "Largest HTTP request line and headers, in bytes; larger requests are refused with 400 unread.",
         ge=1024, le=1_048_576)
+    ping_interval: float = setting(
+        20.0, "server.ping_interval",
+        "Seconds between keepalive pings to each WebSocket client, so a half-open connection (a client gone "
+        "without a word) is found and its slot freed.",
+        ge=0.1, le=3600)
+    ping_timeout: float = setting(
+        20.0, "server.ping_timeout",
+        "Seconds a WebSocket client has to answer a keepalive ping before it is closed with 1011.",
+        ge=0.1, le=3600)
     cache_budget_mb: int = setting(
         2048, "cache.budget_mb",
         "Disk for the video's frame store in cache.dir (its frames encoded once, for every loop, restart and "
@@ -111,6 +130,14 @@ class Settings(BaseSettings):
             return next((word for word in get_args(annotation) if word == value.strip().lower()), value)
         return value
 
+    @field_validator("video_path")
+    @classmethod
+    def _synthetic_size_in_range(cls, value: str) -> str:
+        """A synthetic scene of a size the camera cannot draw fails here, at start, like any bad setting."""
+        if is_synthetic(value):
+            synthetic_size(value)
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -121,6 +148,23 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, CloudRunPortSource(settings_cls), YamlFileSource(settings_cls)
+
+
+def is_synthetic(video_path: str) -> bool:
+    """`synthetic` and `synthetic:...` name the built-in scene; anything else is a video."""
+    return video_path == "synthetic" or video_path.startswith("synthetic:")
+
+
+def synthetic_size(video_path: str) -> tuple[int, int]:
+    """The scene's (width, height) named by a synthetic video path; ValueError if it names none we draw."""
+    if video_path == "synthetic":
+        return SYNTHETIC_DEFAULT_SIZE
+    match = re.match(SYNTHETIC_SIZED, video_path)
+    width, height = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not (SYNTHETIC_SMALLEST[0] <= width <= SYNTHETIC_LARGEST[0]
+            and SYNTHETIC_SMALLEST[1] <= height <= SYNTHETIC_LARGEST[1]):
+        raise ValueError(f"{video_path}: expected {SYNTHETIC_ALLOWED}")
+    return width, height
 
 
 def yaml_key(field: str) -> str:

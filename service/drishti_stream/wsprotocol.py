@@ -1,6 +1,6 @@
 """uvicorn's sans-I/O WebSocket protocol, tuned for one camera and many clients.
 
-Seven changes, each for a promise the camera makes:
+Eight changes, each for a promise the camera makes:
 - a small kernel send buffer per client, so a slow client's backlog is a few frames, not seconds of them
   (loopback autotuning would otherwise queue megabytes): it loses frames and gets the newest instead;
 - a small kernel receive buffer per client, which only ever sends small control messages: a client that
@@ -20,7 +20,9 @@ Seven changes, each for a promise the camera makes:
   pile them up in memory without bound and stall the event loop for every client (TCP pushes back instead);
 - an upgrade request that websockets itself refuses (a header line over 8 KiB, over 128 headers, a header
   value it cannot parse: limits h11 does not share) is answered and closed; uvicorn only handles the requests
-  websockets accepts, so it would hold such a socket open, unanswered, for as long as the client liked.
+  websockets accepts, so it would hold such a socket open, unanswered, for as long as the client liked;
+- a client closed for not answering a keepalive ping is reported to the app as that (1011, "keepalive ping
+  timeout"), where uvicorn reports only the lost connection (1005), as if the client had left.
 Messages without the pre-framed bytes go through uvicorn unchanged, so any ASGI server still works.
 """
 
@@ -38,6 +40,7 @@ from drishti_stream.wire import FileRange, Wire
 
 WIRE_KEY = "drishti.wire"  # the ASGI send-message key and scope extension name
 GOING_AWAY = 1001
+KEEPALIVE_TIMEOUT = (1011, "keepalive ping timeout")  # the close code and reason websockets sends
 CLOSE_GRACE_S = 1.0
 SEND_BUFFER_BYTES = 128 * 1024
 RECEIVE_BUFFER_BYTES = 8 * 1024
@@ -131,6 +134,12 @@ class CameraWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.writable.is_set() and not self.transport.is_closing():
             self.transport.pause_reading()  # ...which must wait while the client is not reading
         return message
+
+    def keepalive_timeout(self) -> None:
+        if not (self.close_sent or self.transport.is_closing()):
+            code, reason = KEEPALIVE_TIMEOUT
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        super().keepalive_timeout()
 
     def shutdown(self) -> None:
         if not self.handshake_complete or self.close_sent:

@@ -10,11 +10,12 @@ import contextlib
 import logging
 import time
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from drishti_stream import telemetry
 from drishti_stream.broadcast import Broadcaster, ClientRate, Subscriber, wants_meta
-from drishti_stream.wsprotocol import WIRE_KEY
+from drishti_stream.wsprotocol import KEEPALIVE_TIMEOUT, WIRE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,14 @@ async def serve_websocket(websocket: WebSocket, broadcaster: Broadcaster, camera
         done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        if reader in done and not reader.cancelled():
-            reader.result()  # a failure to read is a bug to surface, not a departure
-        reason = writer.result() if writer in done and not writer.cancelled() else "client_closed"
+        # a failure to read is a bug to surface, not a departure
+        ended = reader.result() if reader in done and not reader.cancelled() else None
+        if ended is not None and (ended.get("code"), ended.get("reason")) == KEEPALIVE_TIMEOUT:
+            reason = "ping_timeout"
+        elif writer in done and not writer.cancelled():
+            reason = writer.result()
+        else:
+            reason = "client_closed"
     telemetry.DISCONNECTS.labels(reason).inc()
     log.info("client %s left (%s) after dropping %d frames", name, reason, subscriber.dropped)
 
@@ -79,9 +85,10 @@ async def _write(websocket: WebSocket, subscriber: Subscriber, send_timeout: flo
         telemetry.SEND_LAG_SECONDS.observe(time.time() - frame.timestamp)
 
 
-async def _drain_incoming(websocket: WebSocket) -> None:
-    """Reads (and ignores) what the client sends, so its close and pings are seen promptly."""
+async def _drain_incoming(websocket: WebSocket) -> Message:
+    """Reads (and ignores) what the client sends, so its close and pings are seen promptly; returns the
+    disconnect message that ends it."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return
+            return message

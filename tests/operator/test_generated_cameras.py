@@ -99,13 +99,22 @@ URL = go_regex(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 NOT_A_FILE = go_regex(r"^([a-zA-Z][a-zA-Z0-9+.-]*://|synthetic(:|$))")
 GS = go_regex(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+$")
 HTTP = go_regex(r"^https?://[^/?#\s]+([/?#]\S*)?$")
-SYNTHETIC = go_regex(r"^synthetic:[0-9]+x[0-9]+$")
+SYNTHETIC = go_regex(r"^synthetic:([0-9]{1,5})x([0-9]{1,5})$")
+
+
+def drawable(source: str) -> bool:
+    """`synthetic:WxH` of a size the scene is drawn at: 160x120 to 7680x4320."""
+    match = SYNTHETIC.search(source)
+    return bool(match) and 160 <= int(match[1]) <= 7680 and 120 <= int(match[2]) <= 4320
+
+
 SOURCE_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda s: bool(URL.search(s)) and not re.match(r"(gs|https?)://", s),
      "source must be a file path, gs://bucket/object, http(s)://... or synthetic[:WxH]"),
     (lambda s: s.startswith("gs://") and not GS.search(s), "names a bucket and an object"),
     (lambda s: bool(re.match(r"https?://", s)) and not HTTP.search(s), "needs a host"),
-    (lambda s: s.startswith("synthetic:") and not SYNTHETIC.search(s), "synthetic:WIDTHxHEIGHT"),
+    (lambda s: s.startswith("synthetic:") and not drawable(s),
+     "synthetic:WIDTHxHEIGHT` from 160x120 to 7680x4320"),
 )
 DNS_1035 = go_regex(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = go_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -356,8 +365,7 @@ def refusals(name: str, spec: Any) -> list[Refusal]:
     elif len(name) > 253 or not DNS_SUBDOMAIN.search(name):
         errors.append(Refusal("metadata.name", "Invalid value"))
     if len(name) > 63 or not DNS_1035.search(name):
-        # the CRD's root rule: CEL rules of the root cannot point at metadata.name, so the path is <nil>
-        errors.append(Refusal("<nil>", NAME_RULE))
+        errors.append(Refusal("metadata.name", NAME_RULE))  # the CRD's root rule, pointed at the name
     if spec is MISSING:
         errors.append(Refusal("spec", "Required value"))
     elif not isinstance(spec, dict):
@@ -648,8 +656,8 @@ HOSTILE_REPLICAS = st.one_of(st.integers(max_value=-1), wrong_type("integer", "n
 
 SOURCES: dict[str, st.SearchStrategy[str]] = {
     "synthetic": st.just("synthetic"),
-    "synthetic-size": st.builds("synthetic:{}x{}".format, st.integers(0, 8000) | st.just(10**12),
-                                st.integers(0, 5000)),
+    "synthetic-size": st.builds("synthetic:{}x{}".format, st.sampled_from(["160", "0640", "7680"])
+                                | st.integers(160, 7680).map(str), st.integers(120, 4320)),
     "absolute": st.builds("/{}".format, TEXT) | st.just("/" + "\u00e9" * 4095),
     "relative": TEXT.filter(lambda s: s[:1] not in ("", "/") and not NOT_A_FILE.search(s)),
     "gs": st.builds("gs://{}/{}".format, st.from_regex(r"\A[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]\Z"),
@@ -663,10 +671,15 @@ HOSTILE_SOURCE = st.one_of(
     st.sampled_from(["", "ftp://host/video.mp4", "s3://bucket/video.mp4", "HTTP://host/v.mp4", "gs://bucket-only",
                      "gs://b/x", "gs://Bucket/x", "gs://bucket/", "gs://bucket/a\nb", "https://", "http:///x",
                      "https://host/a b", "synthetic:big", "synthetic:", "synthetic:1x", "synthetic:1x1x1",
+                     "synthetic:0x0", "synthetic:-160x120", "synthetic:160x120 ", "synthetic:000160x120",
                      "videos/gate.mp4", "c:\\video.mp4", "x" * 4097, "/" + "\u00e9" * 4096]),
     st.builds("{}://{}".format, st.from_regex(r"\A[a-zA-Z][a-zA-Z0-9+.-]{0,8}\Z").filter(
         lambda scheme: scheme not in ("gs", "http", "https")), TEXT),
     TEXT.filter(lambda s: s[:1] != "/" and not NOT_A_FILE.search(s)),  # relative, and no volume
+    st.builds("synthetic:{}x{}".format, st.integers(0, 159) | st.integers(7681, 99999) | st.just(10**12),
+              st.integers(0, 5000)),
+    st.builds("synthetic:{}x{}".format, st.integers(160, 7680),
+              st.integers(0, 119) | st.integers(4321, 10**6)),
     wrong_type("string"), st.just(MISSING))
 HOSTILE_NAME = st.one_of(
     st.sampled_from(["1cam", "c" * 64, "a.b", "Upper", "a_b", "a-", "-a", "\u00e9", "x" * 254, "", "cam.v2"]),
@@ -737,6 +750,7 @@ SEEDS = [Camera(spec={"source": "synthetic", **spec}) for spec in (
                                                                                  "subPath": "../up"}},
     {"source": "/videos/\U0001f3a5 gate.mp4"}, {"resources": {"requests": {"cpu": "1e1.5"}}},
     {"source": "gate.mp4", "volume": {"claimName": "videos", "mountPath": "/tmp"}},
+    {"source": "synthetic:0x0"}, {"source": "synthetic:7681x4320"}, {"epoch": 1e308},
 )] + [Camera(spec={"source": "synthetic"}, name=name) for name in ("1cam", "c" * 64, "Cam")]
 SEEDS.append(Camera(spec=MISSING))
 

@@ -23,11 +23,15 @@ pytestmark = pytest.mark.cluster
     ({"source": "gs://bucket-only"}, "spec.source", "names a bucket and an object"),
     ({"source": "https://"}, "spec.source", "needs a host"),
     ({"source": "synthetic:big"}, "spec.source", "synthetic:WIDTHxHEIGHT"),
+    ({"source": "synthetic:0x0"}, "spec.source", "synthetic:WIDTHxHEIGHT` from 160x120 to 7680x4320"),
+    ({"source": "synthetic:7681x4320"}, "spec.source", "from 160x120 to 7680x4320"),
+    ({"source": "synthetic:640x4321"}, "spec.source", "from 160x120 to 7680x4320"),
     ({"source": "videos/gate.mp4"}, "spec.source", "relative file path"),
     ({"gcsCredentials": {"secretName": "key"}}, "spec.gcsCredentials", "only to a gs:// source"),
     ({"logLevel": "loud"}, "spec.logLevel", "supported values"),
     ({"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
     ({"epoch": 0}, "spec.epoch", "greater than 0"),
+    ({"epoch": 1e308}, "spec.epoch", "less than or equal to 2.53402300799e+11"),
     ({"resources": {"requests": {"cpu": "a lot"}}}, "spec.resources.requests.cpu", "should match"),
     ({"store": {}}, "spec.store.claimName", "Required value"),
     ({"store": {"claimName": "Frames_Of_Gate"}}, "spec.store.claimName", "should match"),
@@ -54,12 +58,15 @@ def test_name_must_fit_a_service(cams: Cameras, vcam_crd) -> None:
     for name in ("1cam", "c" * 64):
         with pytest.raises(ApiException) as caught:
             cams.create(name)
-        assert caught.value.status == 422 and "DNS-1035 label" in caught.value.body
+        message = json.loads(caught.value.body)["message"]
+        assert caught.value.status == 422
+        assert "metadata.name: Invalid value: name must be a DNS-1035 label" in message, message
 
 
 @pytest.mark.parametrize("spec", [
     {"source": "synthetic"},
     {"source": "synthetic:640x360", "fps": 1, "jpegQuality": 100},
+    {"source": "synthetic:160x120"}, {"source": "synthetic:7680x4320", "epoch": 253402300799},
     {"source": "/videos/crowd.mp4", "fps": 120},
     {"source": "crowd.mp4", "volume": {"claimName": "videos"}},
     {"source": "gs://drishti-videos/site-a/gate.mp4", "gcsCredentials": {"secretName": "gcs-key"}},

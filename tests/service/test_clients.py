@@ -164,3 +164,33 @@ def test_a_client_that_vanishes_while_its_writer_waits_for_room_is_counted_as_cl
     wait_until(lambda: disconnects(camera, "client_closed") == 1, 5, 0.05, what=camera.output)
     assert camera.sample("drishti_clients_connected") == 0
     assert "Exception in ASGI application" not in camera.output()
+
+
+def test_a_client_that_reads_but_never_answers_pings_is_closed_with_1011_as_ping_timeout(start_camera):
+    # A half-open connection as the camera sees it: frames go out, but no pong comes back. The camera's
+    # keepalive closes it with 1011 and counts it as ping_timeout, not as a client that left; a client that
+    # answers its pings stays.
+    camera = start_camera(DRISHTI_FPS="30", DRISHTI_PING_INTERVAL="0.5", DRISHTI_PING_TIMEOUT="0.5")
+
+    async def answers_pings(seconds: float) -> int:
+        import websockets
+
+        async with websockets.connect(camera.ws, ping_interval=None) as ws:  # pongs are sent automatically
+            deadline, received = time.monotonic() + seconds, 0
+            while time.monotonic() < deadline:
+                await ws.recv()
+                received += 1
+            return received
+
+    silent = RawClient(camera)  # reads everything, sends nothing: not even a pong
+    started = time.monotonic()
+    close = silent.read_until_close(timeout=5)
+    elapsed = time.monotonic() - started
+    silent.close()
+    assert close is not None and close.code == 1011 and close.reason == "keepalive ping timeout", close
+    assert 0.9 <= elapsed <= 3, f"closed after {elapsed:.2f}s (ping every 0.5 s, 0.5 s to answer)"
+    wait_until(lambda: disconnects(camera, "ping_timeout") == 1, 5, 0.05, what=camera.output)
+    assert asyncio.run(answers_pings(3.0)) >= 80  # 3 s at 30 fps, six pings answered, never closed
+    wait_until(lambda: disconnects(camera, "client_closed") == 1, 5, 0.05, what=camera.output)
+    assert disconnects(camera, "ping_timeout") == 1
+    assert "Exception in ASGI application" not in camera.output()

@@ -18,7 +18,10 @@ BAD_SETTINGS = [
     ({"DRISHTI_LOOP": "sometimes"}, ["video.loop", "true or false"]),
     ({"DRISHTI_LOG_FORMAT": "xml"}, ["logging.format", "one of json, text"]),
     ({"DRISHTI_SEND_TIMEOUT": "0"}, ["server.send_timeout", "from 0.1 to 300"]),
-    ({"DRISHTI_VIDEO_PATH": "synthetic:10x10"}, ["synthetic:10x10", "160x120"]),
+    ({"DRISHTI_VIDEO_PATH": "synthetic:10x10"},
+     ["video.path", "'synthetic:10x10'", "from 160x120 to 7680x4320"]),
+    ({"DRISHTI_VIDEO_PATH": "synthetic:"}, ["video.path", "synthetic:WIDTHxHEIGHT"]),
+    ({"DRISHTI_EPOCH": "1e308"}, ["stream.epoch", "DRISHTI_EPOCH", "at most 253402300799"]),
     ({"DRISHTI_CONFIG": "missing.yaml"}, ["DRISHTI_CONFIG=missing.yaml", "no such config file"]),
 ]
 

@@ -283,6 +283,8 @@ def test_the_whole_deployment_of_a_camera() -> None:
                             ("DRISHTI_MAX_CLIENTS", "1000"),
                             ("DRISHTI_REQUEST_TIMEOUT", "10"),
                             ("DRISHTI_MAX_HEADER_BYTES", "16384"),
+                            ("DRISHTI_PING_INTERVAL", "20"),
+                            ("DRISHTI_PING_TIMEOUT", "20"),
                             ("DRISHTI_CACHE_BUDGET_MB", "2048"),
                             ("DRISHTI_CACHE_DIR", "/var/cache/drishti"),
                             ("DRISHTI_LOG_LEVEL", "info"),

@@ -27,11 +27,14 @@ NUMBERS = {
                         "a number from 0.1 to 300"),
     "max_header_bytes": ("DRISHTI_MAX_HEADER_BYTES", "server.max_header_bytes", 1024, 1_048_576,
                          "an integer from 1024 to 1048576"),
+    "ping_interval": ("DRISHTI_PING_INTERVAL", "server.ping_interval", 0.1, 3600,
+                      "a number from 0.1 to 3600"),
+    "ping_timeout": ("DRISHTI_PING_TIMEOUT", "server.ping_timeout", 0.1, 3600, "a number from 0.1 to 3600"),
     "cache_budget_mb": ("DRISHTI_CACHE_BUDGET_MB", "cache.budget_mb", 0, 65_536,
                         "an integer from 0 to 65536"),
 }
 # one step beyond a bound: the next integer, or for a number a step finer than anyone configures
-STEP = {"send_timeout": 0.001, "request_timeout": 0.001}
+STEP = {"send_timeout": 0.001, "request_timeout": 0.001, "ping_interval": 0.001, "ping_timeout": 0.001}
 
 # field -> (env var, config.yaml key, values accepted, values refused, the error's wording for them)
 LONGEST_URL = "http://" + "h" * 2041  # 2048 characters
@@ -39,9 +42,17 @@ OTHERS = {
     "name": ("DRISHTI_NAME", "stream.name", ["n", "n" * 63], ["", "n" * 64], "text of 1 to 63 characters"),
     "protocol_version": ("DRISHTI_PROTOCOL_VERSION", "stream.version", ["v1.0"], ["v2.0", "v1"],
                          "v1.0, the only protocol version this camera speaks"),
-    "epoch": ("DRISHTI_EPOCH", "stream.epoch", [0.001, 1764000000.5], [0, -1], "a number greater than 0"),
-    "video_path": ("DRISHTI_VIDEO_PATH", "video.path", ["v"], [""],
-                   "Video to replay: a file path, gs://bucket/object, http(s)://..., or synthetic[:WxH]."),
+    "epoch": ("DRISHTI_EPOCH", "stream.epoch", [0.001, 1764000000.5, 253402300799.0],
+              [0, -1, 253402300799.01, "1e308"],
+              "a Unix time in seconds, above 0 and at most 253402300799 (9999-12-31T23:59:59Z)"),
+    "video_path": ("DRISHTI_VIDEO_PATH", "video.path",
+                   ["v", "synthetic", "synthetic:160x120", "synthetic:7680x4320", "synthetic:00640x0360",
+                    "synthetics.mp4"],
+                   ["", "synthetic:", "synthetic:159x120", "synthetic:160x119", "synthetic:7681x4320",
+                    "synthetic:7680x4321", "synthetic:640x360x1", "synthetic:000640x360",
+                    "synthetic:big"],
+                   "a file path, gs://bucket/object, http(s)://... or `synthetic` or "
+                   "`synthetic:WIDTHxHEIGHT` from 160x120 to 7680x4320"),
     "gcs_endpoint": ("DRISHTI_GCS_ENDPOINT", "video.gcs_endpoint", ["http://gcs:9023", LONGEST_URL],
                      ["gcs:9023", "ftp://gcs", LONGEST_URL + "h"], r"text matching ^https?://[^\s/]+"),
     "loop": ("DRISHTI_LOOP", "video.loop", ["false", "true"], ["maybe"], "true or false"),

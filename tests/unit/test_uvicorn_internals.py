@@ -31,6 +31,8 @@ RELIED_ON = {
     "handshake_initiated": "whether websockets accepted the upgrade request and uvicorn handed it to the app",
     "read_paused": "whether uvicorn paused reading until the app takes the client's message",
     "receive": "the ASGI receive callable (overridden: reading stays paused while writes are)",
+    "keepalive_timeout": "a keepalive ping unanswered in time (overridden: the app learns why)",
+    "transport": "the connection's transport",
     "pause_writing": "flow control from the transport (overridden)",
     "resume_writing": "flow control from the transport (overridden)",
 }

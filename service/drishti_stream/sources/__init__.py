@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from drishti_stream.settings import is_synthetic
 from drishti_stream.sources.base import FrameSource, SourceError
 from drishti_stream.sources.remote import fetch_gcs, fetch_http
 from drishti_stream.sources.synthetic import SyntheticSource
@@ -14,7 +15,7 @@ __all__ = ["FrameSource", "SourceError", "open_source"]
 
 def open_source(path: str, cache_dir: Path, gcs_endpoint: str | None = None) -> FrameSource:
     """Opens the source named by `video.path`; raises SourceError with a one-line reason when it cannot."""
-    if path == "synthetic" or path.startswith("synthetic:"):
+    if is_synthetic(path):
         return SyntheticSource.from_spec(path)
     if path.startswith("gs://"):
         return VideoFileSource(fetch_gcs(path, cache_dir, gcs_endpoint), name=path)

@@ -7,27 +7,23 @@ people and as a 16-cell barcode along the bottom edge for programs (`read_index`
 from __future__ import annotations
 
 import itertools
-import re
 from fractions import Fraction
 
 import cv2
 import numpy as np
 
+from drishti_stream.settings import synthetic_size
 from drishti_stream.sources.base import FrameSource, SourceError
 
-DEFAULT_SIZE = (1280, 720)
 NATIVE_FPS = 30
 LENGTH = 300  # ten seconds, then the scene loops
 SCENE_VERSION = 1  # raise it with any change to what is drawn: it keys the frame store
 BARCODE_BITS = 16
 WALKERS = 24
-_SPEC = re.compile(r"^synthetic(?::(\d+)x(\d+))?$")
 
 
 class SyntheticSource(FrameSource):
     def __init__(self, width: int, height: int) -> None:
-        if not (160 <= width <= 7680 and 120 <= height <= 4320):
-            raise SourceError(f"synthetic:{width}x{height}: size must be from 160x120 to 7680x4320")
         self.name = f"synthetic:{width}x{height}"
         self.identity = f"{self.name}:scene-{SCENE_VERSION}"
         self.width, self.height = width, height
@@ -41,11 +37,10 @@ class SyntheticSource(FrameSource):
 
     @classmethod
     def from_spec(cls, spec: str) -> SyntheticSource:
-        match = _SPEC.match(spec)
-        if not match:
-            raise SourceError(f"{spec}: expected 'synthetic' or 'synthetic:WIDTHxHEIGHT'")
-        width, height = (int(match[1]), int(match[2])) if match[1] else DEFAULT_SIZE
-        return cls(width, height)
+        try:
+            return cls(*synthetic_size(spec))
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
 
     def read(self, index: int) -> np.ndarray:
         image = self._floor.copy()
