@@ -94,9 +94,10 @@ def test_a_flood_beyond_max_clients_is_refused_with_1013_and_leaves_nothing_open
             return await asyncio.gather(*(one() for _ in range(count)))
 
         # Memory: each connection leaves reference cycles (uvicorn's and websockets' protocol objects) that
-        # Python's cyclic gc frees only at a full collection, once enough have piled up. So RSS climbs for
-        # the first floods and then stays, its freed memory reused; a leak per connection would keep it
-        # climbing through the last ten floods (1000 connections).
+        # Python's cyclic gc frees only at a full collection, once enough have piled up. So RSS climbs about
+        # 10 MB over the first ten floods and then mostly stays, its freed memory reused (seen: 0.4 to 2.4 MB
+        # more over the last ten); a leak per connection keeps it climbing (one WebSocket kept per refused
+        # client: 18 MB over the last ten).
         rss_after = []
         for _ in range(30):
             results = asyncio.run(flood(100))
@@ -106,7 +107,7 @@ def test_a_flood_beyond_max_clients_is_refused_with_1013_and_leaves_nothing_open
             assert all(c.code == 1013 and "limit of 8 clients" in c.reason for c in refused), refused[:3]
             rss_after.append(memory_mb(camera.process.pid))
         print(f"RSS after each flood: {[round(rss, 1) for rss in rss_after]} MB")
-        assert max(rss_after[20:]) - rss_after[19] < 1.5, f"RSS kept growing with each flood: {rss_after} MB"
+        assert max(rss_after[20:]) - rss_after[19] < 6, f"RSS kept growing with each flood: {rss_after} MB"
         healthy.assert_camera_unharmed()
 
 
